@@ -95,3 +95,66 @@ impl Observation {
         }
     }
 }
+
+impl Observation {
+    /// The reducer's view of an AWS lifecycle event; `None` for events that say nothing about
+    /// connectivity (`connect_failed`, subscriptions).
+    pub fn from_lifecycle(event: &iot_events::LifecycleEvent) -> Option<Self> {
+        use iot_events::LifecycleEvent;
+        match event {
+            LifecycleEvent::Connected(e) => Some(Self {
+                principal: e.principal_identifier.clone(),
+                ..Self::connected(
+                    e.client_id.clone(),
+                    e.version_number,
+                    e.timestamp,
+                    e.session_identifier.clone(),
+                )
+            }),
+            LifecycleEvent::Disconnected(e) => Some(Self {
+                client_id: e.client_id.clone(),
+                kind: ObservationKind::Disconnected,
+                version_number: e.version_number,
+                timestamp_ms: e.timestamp,
+                session_identifier: e.session_identifier.clone(),
+                disconnect_reason: e.disconnect_reason.as_ref().map(ToString::to_string),
+                client_initiated: Some(e.is_client_initiated()),
+                principal: e.principal_identifier.clone(),
+            }),
+            LifecycleEvent::ConnectFailed(_)
+            | LifecycleEvent::Subscribed(_)
+            | LifecycleEvent::Unsubscribed(_) => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod lifecycle_tests {
+    use super::*;
+
+    #[test]
+    fn lifecycle_events_convert_with_their_ordering_fields() {
+        let event: iot_events::LifecycleEvent = serde_json::from_str(
+            r#"{"clientId":"pi","timestamp":5,"eventType":"disconnected","sessionIdentifier":"s",
+                "principalIdentifier":"p","clientInitiatedDisconnect":false,
+                "disconnectReason":"CONNECTION_LOST","versionNumber":3}"#,
+        )
+        .unwrap();
+        let observation = Observation::from_lifecycle(&event).unwrap();
+        assert_eq!(observation.kind, ObservationKind::Disconnected);
+        assert_eq!(observation.version_number, 3);
+        assert_eq!(observation.timestamp_ms, 5);
+        assert_eq!(
+            observation.disconnect_reason.as_deref(),
+            Some("CONNECTION_LOST")
+        );
+        assert_eq!(observation.client_initiated, Some(false));
+        assert_eq!(observation.principal.as_deref(), Some("p"));
+
+        let subscribed: iot_events::LifecycleEvent = serde_json::from_str(
+            r#"{"clientId":"pi","timestamp":5,"eventType":"subscribed","sessionIdentifier":"s","topics":["a"]}"#,
+        )
+        .unwrap();
+        assert!(Observation::from_lifecycle(&subscribed).is_none());
+    }
+}

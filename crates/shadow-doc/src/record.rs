@@ -14,6 +14,9 @@ use crate::topic::ShadowId;
 /// 48 hours (reference 3.7), so the store keeps a [`DeletedShadow`] in its place.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", tag = "kind", content = "shadow")]
+// Nearly every record is live; boxing the common variant to shrink the rare one would cost an
+// allocation per shadow for nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum ShadowRecord {
     Live(ShadowDocument),
     Deleted(DeletedShadow),

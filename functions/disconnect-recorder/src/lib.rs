@@ -11,10 +11,8 @@
 
 mod sink;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use aws_config::BehaviorVersion;
-use aws_config::retry::RetryConfig;
 use iot_events::{Classified, DisconnectRecord, IgnoredKind, classify};
 use serde::Serialize;
 use serde_json::Value;
@@ -54,10 +52,7 @@ impl Recorder {
     /// Build the client from the Lambda environment (credentials, region, and any
     /// `AWS_ENDPOINT_URL_CLOUDWATCH_LOGS` override used locally).
     pub async fn from_env() -> Self {
-        let config = aws_config::defaults(BehaviorVersion::latest())
-            .retry_config(retry_config())
-            .load()
-            .await;
+        let config = lambda_init::sdk_config().await;
         let log_group =
             std::env::var("DISCONNECT_LOG_GROUP").unwrap_or_else(|_| DEFAULT_LOG_GROUP.to_owned());
         Self::new(aws_sdk_cloudwatchlogs::Client::new(&config), log_group)
@@ -114,42 +109,6 @@ impl Recorder {
             malformed: record.malformed,
         })
     }
-}
-
-/// Throttling and 5xx are retried by the SDK's standard strategy: exponential backoff with full
-/// jitter. Four attempts within a couple of seconds, then the invocation fails and Lambda's async
-/// retry (minutes apart) takes over.
-pub fn retry_config() -> RetryConfig {
-    RetryConfig::standard()
-        .with_max_attempts(4)
-        .with_initial_backoff(Duration::from_millis(100))
-        .with_max_backoff(Duration::from_secs(2))
-}
-
-/// Milliseconds since the epoch, the unit of every AWS IoT timestamp.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-/// JSON logs, one object per line, level from `AWS_LAMBDA_LOG_LEVEL` (Lambda's advanced logging
-/// controls) or `RUST_LOG`, default INFO. No timestamp: CloudWatch stamps every line already.
-pub fn init_tracing() {
-    use tracing_subscriber::EnvFilter;
-    let filter = std::env::var("AWS_LAMBDA_LOG_LEVEL")
-        .ok()
-        .map(|level| EnvFilter::new(level.to_lowercase()))
-        .or_else(|| EnvFilter::try_from_default_env().ok())
-        .unwrap_or_else(|| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(filter)
-        .with_target(false)
-        .with_current_span(false)
-        .without_time()
-        .init();
 }
 
 impl From<SinkError> for lambda_runtime::Diagnostic {

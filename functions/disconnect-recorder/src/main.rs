@@ -1,6 +1,7 @@
 use std::time::Duration;
 
-use disconnect_recorder::{Recorder, init_tracing, now_ms};
+use disconnect_recorder::Recorder;
+use lambda_init::{init_tracing, now_ms};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
 

@@ -8,7 +8,8 @@ use aws_sdk_cloudwatchlogs::operation::create_log_stream::CreateLogStreamOutput;
 use aws_sdk_cloudwatchlogs::operation::put_log_events::{PutLogEventsError, PutLogEventsOutput};
 use aws_sdk_cloudwatchlogs::types::error::ResourceNotFoundException;
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
-use disconnect_recorder::{Outcome, Recorder, SinkError, retry_config};
+use disconnect_recorder::{Outcome, Recorder, SinkError};
+use lambda_init::retry_config;
 use serde_json::{Value, json};
 
 const THROTTLED: &str = r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#;

@@ -1,0 +1,92 @@
+# One entry point for people and CI. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV      := .tools/venv
+PY_STAMP  := $(VENV)/.installed-test
+BUILD_STAMP := $(VENV)/.installed-build
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+CARGO     ?= cargo
+FUNCTIONS := disconnect-recorder shadow-reconciler
+
+.PHONY: help setup setup-py setup-apt setup-node test test-rust test-infra lint fmt lambdas synth deploy bench bench-init invoke-local clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+# ---------------------------------------------------------------------------------------------
+# Set-up: everything the tests need, from the package registries only.
+setup: setup-py setup-apt setup-node ## Install the test tools (Python venv, infra's npm packages, Debian packages)
+
+$(PY_STAMP): tools/requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/requirements.txt
+	touch $@
+setup-py: $(PY_STAMP)
+
+$(BUILD_STAMP): tools/requirements-build.txt $(PY_STAMP)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/requirements-build.txt
+	touch $@
+
+NODE_STAMP := infra/node_modules/.installed
+$(NODE_STAMP): infra/package-lock.json
+	cd infra && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+setup-node: $(NODE_STAMP)
+
+setup-apt:
+	@if ! command -v mosquitto >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto mosquitto-clients >/dev/null; \
+	  else echo "note: install mosquitto (apt-get install mosquitto mosquitto-clients) for the agent's broker tests"; fi; \
+	fi
+
+# ---------------------------------------------------------------------------------------------
+test: setup test-rust test-infra ## Run every test (what CI runs)
+
+test-rust:
+	$(CARGO) test --workspace --locked
+
+# The CDK tests assert the template; cfn-lint checks the synthesized template the way CloudFormation
+# would. Synthesis here uses placeholder bootstraps: the template does not depend on the code.
+SYNTH_CHECK_DIR := target/synth-check
+test-infra: setup-node setup-py
+	cd infra && npm test
+	rm -rf $(SYNTH_CHECK_DIR) && mkdir -p $(SYNTH_CHECK_DIR)/assets/{disconnect-recorder,shadow-reconciler}
+	for f in disconnect-recorder shadow-reconciler; do echo placeholder > $(SYNTH_CHECK_DIR)/assets/$$f/bootstrap; done
+	cd infra && npm run --silent synth -- -c lambdaAssetsDir=$(CURDIR)/$(SYNTH_CHECK_DIR)/assets -o $(CURDIR)/$(SYNTH_CHECK_DIR)/cdk.out
+	cfn-lint --config-file infra/.cfnlintrc.yaml -- $(SYNTH_CHECK_DIR)/cdk.out/IotPresence.template.json
+	$(CARGO) run --quiet --locked -p iot-policy -- audit $(SYNTH_CHECK_DIR)/cdk.out/IotPresence.template.json --region us-east-1
+
+lint: ## cargo fmt --check and clippy with warnings as errors
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+fmt: ## Format the code
+	$(CARGO) fmt --all
+
+# ---------------------------------------------------------------------------------------------
+lambdas: $(BUILD_STAMP) ## Build the functions for Lambda (arm64, provided.al2023): target/lambda/<function>/bootstrap
+	rustup target add aarch64-unknown-linux-gnu >/dev/null
+	$(CARGO) lambda build --release --arm64 $(addprefix -p ,$(FUNCTIONS))
+	@python3 tools/lambda-sizes.py $(foreach f,$(FUNCTIONS),target/lambda/$(f)/bootstrap)
+
+synth: setup-node ## Synthesize the CDK template (offline) into infra/cdk.out; needs `make lambdas` first
+	cd infra && npm run synth
+
+deploy: lambdas setup-node ## Deploy the stack with `cdk deploy` (needs AWS credentials and a bootstrapped account)
+	cd infra && npm run deploy
+
+invoke-local: $(BUILD_STAMP) ## Run disconnect-recorder under `cargo lambda watch` and invoke it with the sample events
+	functions/disconnect-recorder/invoke-local.sh
+
+# ---------------------------------------------------------------------------------------------
+bench: setup ## Run the benchmarks (results: docs/benchmarks.md)
+	$(CARGO) bench --workspace
+
+bench-init: setup ## Init time of disconnect-recorder vs a Python boto3 Lambda, 20 runs each
+	$(CARGO) bench -p disconnect-recorder --bench init
+
+clean:
+	$(CARGO) clean
+	rm -rf .tools
