@@ -44,6 +44,7 @@ setup-apt:
 # ---------------------------------------------------------------------------------------------
 test: setup test-rust test-infra ## Run every test (what CI runs)
 
+# Broker tests skip (saying so) where mosquitto is missing; CI sets REQUIRE_MOSQUITTO=1 so they fail instead.
 test-rust:
 	$(CARGO) test --workspace --locked
 

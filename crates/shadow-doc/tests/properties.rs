@@ -60,10 +60,13 @@ fn run(history: &[UpdateRequest]) -> Option<ShadowDocument> {
 /// No nulls and no empty objects are ever stored, and metadata mirrors the state exactly.
 fn assert_well_formed(state: &Map<String, Value>, metadata: &MetadataMap) {
     assert!(!state.is_empty(), "empty section stored");
-    assert_eq!(
-        state.keys().collect::<Vec<_>>(),
-        metadata.keys().collect::<Vec<_>>()
-    );
+    // Compare as sets: serde_json keeps insertion order when another crate in the build enables
+    // its `preserve_order` feature, while the metadata map is always sorted.
+    let mut state_keys: Vec<_> = state.keys().collect();
+    state_keys.sort();
+    let mut metadata_keys: Vec<_> = metadata.keys().collect();
+    metadata_keys.sort();
+    assert_eq!(state_keys, metadata_keys);
     for (key, value) in state {
         let node = &metadata[key];
         match value {

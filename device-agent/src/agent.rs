@@ -1,0 +1,160 @@
+//! Wiring: build the parts from the config, run them until shutdown, then flush and disconnect cleanly.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::{Notify, mpsc, watch};
+
+use crate::actuator::Actuator;
+use crate::check::{CheckReport, run_checks};
+use crate::config::AgentConfig;
+use crate::connection::{ConnectionSettings, connection_channel, run_connection};
+use crate::lifecycle::{Shutdown, new_agent_session, shutdown_channel};
+use crate::outbox::{Outbox, OutboxError};
+use crate::sensors::{temperature_from_config, vibration_from_config};
+use crate::shadow_sync::{ShadowSync, ShadowTopics, run_shadow_sync};
+use crate::telemetry::{DrainReport, TelemetrySink, run_drainer, run_temperature, run_vibration};
+use crate::tls::{self, TlsSetupError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("configuration check failed:\n{}", .0.errors().map(|f| format!("  {f}")).collect::<Vec<_>>().join("\n"))]
+    Check(CheckReport),
+    #[error(transparent)]
+    Tls(#[from] TlsSetupError),
+    #[error(transparent)]
+    Outbox(#[from] OutboxError),
+}
+
+/// How the run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunSummary {
+    pub agent_session: String,
+    pub drain: DrainReport,
+}
+
+/// Run the agent until `shutdown` fires. Fatal setup problems return an error before any connection.
+pub async fn run_agent<A: Actuator>(
+    config: AgentConfig,
+    actuator: A,
+    shutdown: Shutdown,
+) -> Result<RunSummary, AgentError> {
+    let report = run_checks(&config, SystemTime::now());
+    for finding in report
+        .findings
+        .iter()
+        .filter(|f| f.severity == crate::check::Severity::Warning)
+    {
+        tracing::warn!("{finding}");
+    }
+    if report.has_errors() {
+        return Err(AgentError::Check(report));
+    }
+    let tls_config = tls::client_config(&config)?;
+    let outbox_path = config.outbox.path.clone();
+    let (max, on_full) = (config.outbox.max_messages, config.outbox.on_full);
+    let outbox = tokio::task::spawn_blocking(move || Outbox::open(&outbox_path, max, on_full))
+        .await
+        .map_err(|e| {
+            OutboxError::Storage(Box::new(redb::Error::Io(std::io::Error::other(
+                e.to_string(),
+            ))))
+        })??;
+    let outbox = Arc::new(outbox);
+    let stored = outbox.len().unwrap_or(0);
+    let agent_session = new_agent_session();
+    tracing::info!(
+        thing = %config.thing_name, endpoint = %config.endpoint, port = config.port, agent_session,
+        stored_messages = stored, dropped_total = outbox.dropped_total().unwrap_or(0),
+        "starting device-agent {}", crate::lifecycle::AGENT_VERSION
+    );
+
+    let shadow_topics = ShadowTopics::new(&config.thing_name);
+    let settings = ConnectionSettings::from_config(
+        &config,
+        tls_config,
+        agent_session.clone(),
+        shadow_topics.subscriptions(),
+    );
+    let (connection, commands) = connection_channel();
+    let (drainer_events_tx, drainer_events) = mpsc::unbounded_channel();
+    let (shadow_events_tx, shadow_events) = mpsc::unbounded_channel();
+    let connection_task = tokio::spawn(run_connection(
+        settings,
+        commands,
+        vec![drainer_events_tx, shadow_events_tx],
+    ));
+
+    let initial_motor = actuator.current();
+    let (motor_tx, motor_rx) = watch::channel(initial_motor);
+    let sync = ShadowSync::new(initial_motor, &agent_session[..8.min(agent_session.len())]);
+    let shadow_task = tokio::spawn(run_shadow_sync(
+        sync,
+        actuator,
+        shadow_topics,
+        connection.clone(),
+        shadow_events,
+        motor_tx,
+        shutdown.clone(),
+    ));
+
+    let sink = TelemetrySink {
+        outbox: Arc::clone(&outbox),
+        wake_drainer: Arc::new(Notify::new()),
+        thing: config.thing_name.clone(),
+    };
+    let secs = |v: f64| Duration::try_from_secs_f64(v).unwrap_or(Duration::from_secs(1));
+    let temperature_task = tokio::spawn(run_temperature(
+        temperature_from_config(&config.sensors),
+        sink.clone(),
+        config.temperature_topic(),
+        config.telemetry.unit,
+        secs(config.telemetry.temperature_interval_secs),
+        shutdown.clone(),
+    ));
+    let vibration_task = tokio::spawn(run_vibration(
+        vibration_from_config(&config.sensors),
+        sink.clone(),
+        config.vibration_topic(),
+        secs(config.telemetry.vibration_interval_secs),
+        motor_rx,
+        shutdown.clone(),
+    ));
+
+    // Shutdown order: producers stop (a reading being stored is committed first), then the drainer flushes
+    // what is stored, then DISCONNECT. The drainer has its own signal so it cannot miss a last reading.
+    let (flush_trigger, flush_signal) = shutdown_channel();
+    let drainer_task = tokio::spawn(run_drainer(
+        sink,
+        connection.clone(),
+        drainer_events,
+        config.outbox.max_in_flight,
+        flush_signal,
+        secs(config.shutdown_flush_secs),
+    ));
+    let mut shutdown = shutdown;
+    shutdown.recv().await;
+    let _ = temperature_task.await;
+    let _ = vibration_task.await;
+    flush_trigger.trigger();
+    let drain = drainer_task.await.unwrap_or_default();
+    let _ = shadow_task.await;
+    // Clean DISCONNECT: the broker drops the Will (reference 2.1).
+    connection.disconnect(Duration::from_secs(2)).await;
+    drop(connection);
+    if tokio::time::timeout(Duration::from_secs(5), connection_task)
+        .await
+        .is_err()
+    {
+        tracing::warn!("connection did not close in time");
+    }
+    tracing::info!(
+        acknowledged = drain.acknowledged,
+        left_in_outbox = drain.left_in_outbox,
+        "stopped"
+    );
+    Ok(RunSummary {
+        agent_session,
+        drain,
+    })
+}

@@ -1,0 +1,384 @@
+//! The one task that owns the MQTT connection (rumqttc's `EventLoop` + `AsyncClient`).
+//!
+//! Telemetry (through the outbox drainer) and the shadow sync never touch the client: they send
+//! `Command`s through a `ConnectionHandle` and receive `LinkEvent`s. The task connects, reconnects with the
+//! `backoff` policy, re-renders the Last Will before every CONNECT (so `connectedAt` is that attempt's time),
+//! re-subscribes when the broker has no session for us (rumqtt #250), and ends with a clean DISCONNECT.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use rumqttc::{
+    AsyncClient, ConnectionError, Event, LastWill, MqttOptions, Outgoing, Packet, PublishNotice,
+    PublishOptions, QoS, TlsConfiguration, Transport,
+};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::backoff::{Backoff, ReconnectPolicy};
+use crate::config::AgentConfig;
+use crate::lifecycle::WillPayload;
+
+/// AWS IoT's maximum MQTT payload (reference 6.5).
+pub const MAX_PACKET_BYTES: usize = 128 * 1024;
+
+/// What the connection tells the rest of the agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkEvent {
+    /// CONNACK received (and, without a session, subscriptions re-sent).
+    Connected { session_present: bool },
+    /// The connection dropped; the task is backing off before the next attempt.
+    Disconnected,
+    /// A message on one of our subscriptions.
+    Message { topic: String, payload: Vec<u8> },
+}
+
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum PublishError {
+    #[error("not connected")]
+    NotConnected,
+    #[error("connection task has stopped")]
+    Closed,
+    #[error("publish refused by the MQTT client: {0}")]
+    Client(String),
+}
+
+#[derive(Debug)]
+enum Command {
+    Publish {
+        topic: String,
+        payload: Vec<u8>,
+        reply: Option<oneshot::Sender<Result<PublishNotice, PublishError>>>,
+    },
+    Disconnect {
+        drain_timeout: Duration,
+    },
+}
+
+/// A cheap, cloneable way to talk to the connection task.
+#[derive(Debug, Clone)]
+pub struct ConnectionHandle {
+    commands: mpsc::Sender<Command>,
+}
+
+impl ConnectionHandle {
+    /// QoS 1 publish; the returned notice resolves with the PUBACK (or fails when the session is lost).
+    pub async fn publish_tracked(
+        &self,
+        topic: String,
+        payload: Vec<u8>,
+    ) -> Result<PublishNotice, PublishError> {
+        let (reply, response) = oneshot::channel();
+        self.commands
+            .send(Command::Publish {
+                topic,
+                payload,
+                reply: Some(reply),
+            })
+            .await
+            .map_err(|_| PublishError::Closed)?;
+        response.await.map_err(|_| PublishError::Closed)?
+    }
+
+    /// QoS 1 publish nobody waits for (shadow requests: their answer is the response topic).
+    pub async fn publish_untracked(&self, topic: String, payload: Vec<u8>) {
+        let _ = self
+            .commands
+            .send(Command::Publish {
+                topic,
+                payload,
+                reply: None,
+            })
+            .await;
+    }
+
+    /// Ask for a clean DISCONNECT (no Will) after in-flight QoS 1 publishes drained or `drain_timeout` passed.
+    pub async fn disconnect(&self, drain_timeout: Duration) {
+        let _ = self
+            .commands
+            .send(Command::Disconnect { drain_timeout })
+            .await;
+    }
+}
+
+/// Everything the connection task needs, derived from the config.
+#[derive(Clone)]
+pub struct ConnectionSettings {
+    pub thing_name: String,
+    pub endpoint: String,
+    pub port: u16,
+    pub keep_alive_secs: u16,
+    pub persistent_session: bool,
+    pub will_topic: String,
+    pub agent_session: String,
+    pub tls: Arc<rustls::ClientConfig>,
+    pub subscriptions: Vec<String>,
+    pub reconnect: ReconnectPolicy,
+    pub connect_timeout_secs: u64,
+    pub max_in_flight: u16,
+}
+
+impl std::fmt::Debug for ConnectionSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectionSettings")
+            .field("thing_name", &self.thing_name)
+            .field("endpoint", &self.endpoint)
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ConnectionSettings {
+    pub fn from_config(
+        config: &AgentConfig,
+        tls: rustls::ClientConfig,
+        agent_session: String,
+        subscriptions: Vec<String>,
+    ) -> Self {
+        Self {
+            thing_name: config.thing_name.clone(),
+            endpoint: config.endpoint.clone(),
+            port: config.port,
+            keep_alive_secs: config.keep_alive_secs,
+            persistent_session: config.persistent_session,
+            will_topic: config.will_topic(),
+            agent_session,
+            tls: Arc::new(tls),
+            subscriptions,
+            reconnect: ReconnectPolicy::from_config(&config.reconnect),
+            connect_timeout_secs: config.reconnect.connect_timeout_secs,
+            // A little headroom over the drainer's window for shadow requests.
+            max_in_flight: u16::try_from(config.outbox.max_in_flight + 10).unwrap_or(100),
+        }
+    }
+
+    fn will(&self, attempt_at: SystemTime) -> LastWill {
+        let payload =
+            WillPayload::new(&self.thing_name, &self.agent_session, attempt_at).to_bytes();
+        // QoS 1, not retained (contract, architecture section 3).
+        LastWill::new(self.will_topic.clone(), payload, QoS::AtLeastOnce, false)
+    }
+
+    fn mqtt_options(&self) -> MqttOptions {
+        // Client id = thing name: the device policy's iot:Connect resource requires it.
+        let mut options =
+            MqttOptions::new(self.thing_name.clone(), (self.endpoint.clone(), self.port));
+        options.set_keep_alive(self.keep_alive_secs);
+        options.set_clean_session(!self.persistent_session);
+        options.set_max_packet_size(MAX_PACKET_BYTES, MAX_PACKET_BYTES);
+        options.set_inflight(self.max_in_flight.max(1));
+        options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
+            Arc::clone(&self.tls),
+        )));
+        options.set_last_will(self.will(SystemTime::now()));
+        options
+    }
+}
+
+/// Create the command channel; the receiver goes to `run_connection`.
+pub fn connection_channel() -> (ConnectionHandle, ConnectionCommands) {
+    let (tx, rx) = mpsc::channel(256);
+    (ConnectionHandle { commands: tx }, ConnectionCommands { rx })
+}
+
+/// The receiving side of `ConnectionHandle`.
+#[derive(Debug)]
+pub struct ConnectionCommands {
+    rx: mpsc::Receiver<Command>,
+}
+
+/// A short hint for the errors Pi owners hit most, appended to the log line.
+pub fn explain(error: &ConnectionError) -> &'static str {
+    let text = error.to_string().to_ascii_lowercase();
+    if text.contains("refused") && text.contains("os error") {
+        "nothing listens there: check endpoint and port (8883, or 443 with ALPN)"
+    } else if text.contains("dns") || text.contains("lookup") || text.contains("resolve") {
+        "the endpoint name does not resolve: check `endpoint` and the Pi's network/DNS"
+    } else if text.contains("unknownissuer") || text.contains("invalid peer certificate") {
+        "the broker's certificate is not signed by tls.root_ca: use AmazonRootCA1.pem with an ATS endpoint"
+    } else if text.contains("certificate") || text.contains("alert") || text.contains("handshake") {
+        "the broker refused our certificate: is it ACTIVE, attached to the thing, and not expired? (`device-agent check`)"
+    } else if text.contains("notauthorized")
+        || text.contains("not authorized")
+        || text.contains("connection reset")
+    {
+        "the broker closed the connection: check the policy allows iot:Connect for client id = thing name and iot:Publish on the will topic"
+    } else if text.contains("timeout") {
+        "no answer in time: check the network path and firewall (outbound 8883/443)"
+    } else {
+        "will retry"
+    }
+}
+
+/// Own the connection until a `Disconnect` command (or every handle is dropped).
+pub async fn run_connection(
+    settings: ConnectionSettings,
+    mut commands: ConnectionCommands,
+    subscribers: Vec<mpsc::UnboundedSender<LinkEvent>>,
+) {
+    let (client, mut eventloop) = AsyncClient::builder(settings.mqtt_options())
+        .capacity(512)
+        .build();
+    eventloop
+        .network_options
+        .set_connection_timeout(settings.connect_timeout_secs.max(1));
+    let broadcast = |event: LinkEvent| {
+        for subscriber in &subscribers {
+            let _ = subscriber.send(event.clone());
+        }
+    };
+    let mut backoff = Backoff::new(settings.reconnect);
+    let mut connected = false;
+    let mut disconnecting: Option<Instant> = None;
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::from_os_rng();
+    let address = format!("{}:{}", settings.endpoint, settings.port);
+
+    loop {
+        if !connected {
+            if disconnecting.is_some() {
+                return;
+            }
+            // Back off before the next CONNECT, still answering commands.
+            let deadline = tokio::time::Instant::now()
+                + backoff.delay_before_attempt(Instant::now(), &mut rng);
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(deadline) => break,
+                    command = commands.rx.recv() => match command {
+                        None | Some(Command::Disconnect { .. }) => return,
+                        Some(Command::Publish { reply, .. }) => {
+                            if let Some(reply) = reply {
+                                let _ = reply.send(Err(PublishError::NotConnected));
+                            }
+                        }
+                    },
+                }
+            }
+            eventloop
+                .mqtt_options
+                .set_last_will(settings.will(SystemTime::now()));
+            backoff.record_attempt(Instant::now());
+        }
+
+        tokio::select! {
+            event = eventloop.poll() => match event {
+                Ok(Event::Incoming(Packet::ConnAck(connack))) => {
+                    connected = true;
+                    backoff.record_connected(Instant::now());
+                    tracing::info!(%address, session_present = connack.session_present, "connected");
+                    if !connack.session_present {
+                        let filters = settings.subscriptions.iter().map(|t| rumqttc::SubscribeFilter::new(t.clone(), QoS::AtLeastOnce));
+                        if let Err(error) = client.try_subscribe_many(filters) {
+                            tracing::error!(%error, "could not queue subscriptions");
+                        }
+                    }
+                    broadcast(LinkEvent::Connected { session_present: connack.session_present });
+                }
+                Ok(Event::Incoming(Packet::Publish(publish))) => {
+                    broadcast(LinkEvent::Message {
+                        topic: String::from_utf8_lossy(&publish.topic).into_owned(),
+                        payload: publish.payload.to_vec(),
+                    });
+                }
+                Ok(Event::Outgoing(Outgoing::Disconnect)) => {
+                    tracing::info!("sent DISCONNECT; the broker discards the Last Will");
+                    return;
+                }
+                Ok(_) => {}
+                Err(ConnectionError::RequestsDone) => return,
+                Err(error) => {
+                    if disconnecting.is_some() {
+                        tracing::warn!(%error, "connection ended during shutdown");
+                        return;
+                    }
+                    if connected {
+                        broadcast(LinkEvent::Disconnected);
+                        tracing::warn!(%address, %error, "connection lost");
+                    } else {
+                        tracing::warn!(%address, %error, hint = explain(&error), "connect failed");
+                    }
+                    connected = false;
+                    backoff.record_failure(Instant::now());
+                }
+            },
+            command = commands.rx.recv(), if connected && disconnecting.is_none() => match command {
+                Some(Command::Publish { topic, payload, reply }) => {
+                    let options = PublishOptions::new(QoS::AtLeastOnce);
+                    match reply {
+                        Some(reply) => {
+                            let result = client
+                                .try_publish_tracked(topic, payload, options)
+                                .map_err(|e| PublishError::Client(e.to_string()));
+                            let _ = reply.send(result);
+                        }
+                        None => {
+                            if let Err(error) = client.try_publish(topic, payload, options) {
+                                tracing::warn!(%error, "could not queue publish");
+                            }
+                        }
+                    }
+                }
+                None | Some(Command::Disconnect { .. }) => {
+                    let drain_timeout = match command {
+                        Some(Command::Disconnect { drain_timeout }) => drain_timeout,
+                        _ => Duration::from_secs(1),
+                    };
+                    disconnecting = Some(Instant::now());
+                    if client.try_disconnect_with_timeout(drain_timeout).is_err() {
+                        return;
+                    }
+                }
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> ConnectionSettings {
+        let config =
+            AgentConfig::from_toml_str("endpoint = \"example.com\"\nthing_name = \"ratchet\"")
+                .unwrap();
+        let tls = rustls::ClientConfig::builder_with_provider(crate::tls::crypto_provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth();
+        ConnectionSettings::from_config(&config, tls, "session-1".into(), vec!["a/b".into()])
+    }
+
+    #[test]
+    fn client_id_is_the_thing_name_and_the_will_follows_the_contract() {
+        let settings = settings();
+        let options = settings.mqtt_options();
+        assert_eq!(options.client_id(), "ratchet");
+        assert!(!options.clean_session(), "persistent session by default");
+        let will = options.last_will().unwrap();
+        assert_eq!(will.topic, "device/ratchet/lwt");
+        assert_eq!((will.qos, will.retain), (QoS::AtLeastOnce, false));
+        let payload: serde_json::Value = serde_json::from_slice(&will.message).unwrap();
+        assert_eq!(payload["agentSession"], "session-1");
+        assert_eq!(payload["reason"], "unexpected");
+    }
+
+    #[test]
+    fn will_carries_the_attempt_time() {
+        let at = std::time::UNIX_EPOCH + Duration::from_millis(1_800_000_000_000);
+        let payload: serde_json::Value =
+            serde_json::from_slice(&settings().will(at).message).unwrap();
+        assert_eq!(payload["connectedAt"], 1_800_000_000_000u64);
+    }
+
+    #[test]
+    fn common_failures_get_a_hint() {
+        let refused =
+            ConnectionError::Io(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        let hint = explain(&ConnectionError::Io(std::io::Error::other(
+            "Connection refused (os error 111)",
+        )));
+        assert!(hint.contains("nothing listens"), "{hint}");
+        assert!(!explain(&refused).is_empty());
+        assert!(explain(&ConnectionError::NetworkTimeout).contains("firewall"));
+    }
+}
