@@ -9,7 +9,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 CARGO     ?= cargo
 FUNCTIONS := disconnect-recorder shadow-reconciler
 
-.PHONY: help setup setup-py setup-apt setup-node test test-rust test-infra lint fmt lambdas synth deploy bench bench-init invoke-local clean
+.PHONY: help setup setup-py setup-apt setup-node test test-rust test-infra lint fmt lambdas synth deploy agent-pi bench bench-init invoke-local clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -23,6 +23,11 @@ $(PY_STAMP): tools/requirements.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/requirements.txt
 	touch $@
 setup-py: $(PY_STAMP)
+
+BENCH_STAMP := $(VENV)/.installed-bench
+$(BENCH_STAMP): tools/requirements-bench.txt $(PY_STAMP)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/requirements-bench.txt
+	touch $@
 
 $(BUILD_STAMP): tools/requirements-build.txt $(PY_STAMP)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/requirements-build.txt
@@ -44,7 +49,8 @@ setup-apt:
 # ---------------------------------------------------------------------------------------------
 test: setup test-rust test-infra ## Run every test (what CI runs)
 
-# Broker tests skip (saying so) where mosquitto is missing; CI sets REQUIRE_MOSQUITTO=1 so they fail instead.
+# Tests that need mosquitto or the AWS CLI skip (saying so) where they are missing; CI sets
+# REQUIRE_TEST_TOOLS=1 so they fail instead.
 test-rust:
 	$(CARGO) test --workspace --locked
 
@@ -78,11 +84,21 @@ synth: setup-node ## Synthesize the CDK template (offline) into infra/cdk.out; n
 deploy: lambdas setup-node ## Deploy the stack with `cdk deploy` (needs AWS credentials and a bootstrapped account)
 	cd infra && npm run deploy
 
+# Raspberry Pi OS 64-bit (Bookworm, glibc 2.36) and 32-bit Pi 2/3/4 (Bullseye or later, glibc 2.31).
+PI_TARGETS := aarch64-unknown-linux-gnu.2.36 armv7-unknown-linux-gnueabihf.2.31
+agent-pi: $(BUILD_STAMP) ## Cross-compile device-agent for the Pi (aarch64, armv7) into target/pi/
+	rustup target add aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf >/dev/null
+	for t in $(PI_TARGETS); do $(CARGO) zigbuild --release -p device-agent --target $$t || exit 1; done
+	mkdir -p target/pi
+	cp target/aarch64-unknown-linux-gnu/release/device-agent target/pi/device-agent-aarch64
+	cp target/armv7-unknown-linux-gnueabihf/release/device-agent target/pi/device-agent-armv7
+	@ls -l target/pi/
+
 invoke-local: $(BUILD_STAMP) ## Run disconnect-recorder under `cargo lambda watch` and invoke it with the sample events
 	functions/disconnect-recorder/invoke-local.sh
 
 # ---------------------------------------------------------------------------------------------
-bench: setup ## Run the benchmarks (results: docs/benchmarks.md)
+bench: setup $(BENCH_STAMP) ## Run the benchmarks (results: docs/benchmarks.md)
 	$(CARGO) bench --workspace
 
 bench-init: setup ## Init time of disconnect-recorder vs a Python boto3 Lambda, 20 runs each

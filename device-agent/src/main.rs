@@ -96,8 +96,11 @@ fn run(path: &std::path::Path, overrides: &CliOverrides) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One connection and a few timers need no worker pool: a single-threaded runtime keeps the
+    // resident set small (each extra thread brings its own stack and malloc arena). Disk writes of
+    // the outbox run on the blocking pool, capped at two threads.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .max_blocking_threads(2)
         .enable_all()
         .build()
     {

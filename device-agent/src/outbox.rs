@@ -83,6 +83,9 @@ impl std::fmt::Debug for Outbox {
     }
 }
 
+/// redb page cache for the outbox.
+const OUTBOX_CACHE_BYTES: usize = 512 * 1024;
+
 impl Outbox {
     pub fn open(
         path: &Path,
@@ -93,7 +96,12 @@ impl Outbox {
             path: path.to_path_buf(),
             source: Box::new(source),
         };
-        let db = Database::create(path).map_err(|e| open_error(e.into()))?;
+        // A small page cache: the outbox is read sequentially once per replay, and on a Pi every
+        // resident megabyte counts (redb's default cache may grow to 1 GiB).
+        let db = redb::Builder::new()
+            .set_cache_size(OUTBOX_CACHE_BYTES)
+            .create(path)
+            .map_err(|e| open_error(e.into()))?;
         let txn = db.begin_write().map_err(|e| open_error(e.into()))?;
         {
             txn.open_table(MESSAGES).map_err(|e| open_error(e.into()))?;

@@ -39,8 +39,8 @@ pub fn mosquitto_binary(test: &str) -> Option<PathBuf> {
     }
     // CI installs mosquitto (`make setup`); there a missing broker is a failure, not a skip.
     assert!(
-        std::env::var_os("REQUIRE_MOSQUITTO").is_none(),
-        "{test}: REQUIRE_MOSQUITTO is set but the `mosquitto` binary is not installed"
+        std::env::var_os("REQUIRE_TEST_TOOLS").is_none(),
+        "{test}: REQUIRE_TEST_TOOLS is set but the `mosquitto` binary is not installed"
     );
     eprintln!(
         "SKIPPED {test}: the `mosquitto` binary is not installed (apt-get install -y mosquitto)"

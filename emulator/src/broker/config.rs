@@ -1,0 +1,153 @@
+//! Broker settings. The defaults are AWS IoT's values (references 2.4, 6.4, 6.5); tests shorten the time-based
+//! ones so they run in seconds.
+
+use std::time::Duration;
+
+/// What a denied SUBSCRIBE does on MQTT 3.1.1 (reference 4.5: AWS has been observed to disconnect; SUBACK 0x80
+/// is the alternative some clients expect).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SubscribeDenial {
+    #[default]
+    Disconnect,
+    SubackFailure,
+}
+
+/// AWS IoT's per-connection limits (reference 6.5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// PUBLISH payload (and CONNECT) size: 128 KB. Larger -> disconnect with `CLIENT_ERROR` (reference 1.4).
+    pub max_payload_bytes: usize,
+    /// Topic name / filter size in UTF-8 bytes: 256.
+    pub max_topic_bytes: usize,
+    /// Forward slashes in a topic or filter: 7 (Basic Ingest's `$aws/rules/{rule}/` prefix excluded).
+    pub max_topic_slashes: usize,
+    /// Client id size: 128 bytes.
+    pub max_client_id_bytes: usize,
+    /// Topic filters in one SUBSCRIBE: 8.
+    pub max_filters_per_subscribe: usize,
+    /// Subscriptions per connection: 50 ("the connection will be closed" beyond it).
+    pub max_subscriptions_per_connection: usize,
+    /// Unacknowledged outbound QoS 1 messages per client: 100; more wait in the session's queue.
+    pub max_inflight_outbound: usize,
+    /// QoS 1 messages kept for an offline persistent session; the excess is dropped (reference 6.4).
+    pub max_queued_offline: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_payload_bytes: 128 * 1024,
+            max_topic_bytes: 256,
+            max_topic_slashes: 7,
+            max_client_id_bytes: 128,
+            max_filters_per_subscribe: 8,
+            max_subscriptions_per_connection: 50,
+            max_inflight_outbound: 100,
+            max_queued_offline: 1000,
+        }
+    }
+}
+
+/// Fault injection for lifecycle events: AWS documents that they may be duplicated and arrive out of order
+/// (reference 1.1), so the presence model must be tested against both on purpose.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LifecycleFaults {
+    /// Probability that an event is published twice.
+    pub duplicate_probability: f64,
+    /// Probability that an event is held back and published after the next event (a pairwise swap).
+    pub reorder_probability: f64,
+    /// How long a held-back event waits for a successor before it is published anyway.
+    pub max_hold: Duration,
+    /// Seed for reproducible fault sequences; `None` seeds from the OS.
+    pub seed: Option<u64>,
+}
+
+impl LifecycleFaults {
+    pub fn is_enabled(&self) -> bool {
+        self.duplicate_probability > 0.0 || self.reorder_probability > 0.0
+    }
+}
+
+/// Everything the broker can be configured with.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    /// Listen address of the MQTT/TLS listener (`127.0.0.1:8883` by default; port 0 picks a free port).
+    pub bind: std::net::SocketAddr,
+    /// Names the server certificate is issued for (clients verify the host name against them).
+    pub server_names: Vec<String>,
+    /// ARN scope for policy checks.
+    pub region: String,
+    pub account: String,
+    /// Lowest keep-alive the broker accepts; smaller non-zero values are raised to it. AWS: 30 s (reference
+    /// 2.4). Lower it only for tests that need a keep-alive timeout in seconds.
+    pub keep_alive_floor: Duration,
+    /// Keep-alive used for 0 and for values above it. AWS: 1200 s.
+    pub keep_alive_max: Duration,
+    /// A persistent session survives this long after its client disconnects. AWS default: 1 h (reference 6.4).
+    pub persistent_session_expiry: Duration,
+    /// The lifecycle `versionNumber` of a client resets to 0 after it has been offline this long. AWS: about
+    /// 1 h (reference 1.7).
+    pub version_reset_after: Duration,
+    /// How long a TCP connection may take to finish the TLS handshake and send CONNECT.
+    pub connect_timeout: Duration,
+    pub subscribe_denial: SubscribeDenial,
+    pub limits: Limits,
+    pub lifecycle_faults: LifecycleFaults,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        BrokerConfig {
+            bind: std::net::SocketAddr::from(([127, 0, 0, 1], 8883)),
+            server_names: vec!["localhost".to_owned(), "127.0.0.1".to_owned()],
+            region: "us-east-1".to_owned(),
+            account: "123456789012".to_owned(),
+            keep_alive_floor: Duration::from_secs(30),
+            keep_alive_max: Duration::from_secs(1200),
+            persistent_session_expiry: Duration::from_secs(3600),
+            version_reset_after: Duration::from_secs(3600),
+            connect_timeout: Duration::from_secs(10),
+            subscribe_denial: SubscribeDenial::default(),
+            limits: Limits::default(),
+            lifecycle_faults: LifecycleFaults::default(),
+        }
+    }
+}
+
+impl BrokerConfig {
+    /// The keep-alive AWS applies to a CONNECT's value (reference 2.4): 0 or above the maximum -> the maximum
+    /// (1200 s); below the floor -> the floor (30 s).
+    pub fn effective_keep_alive(&self, requested_seconds: u16) -> Duration {
+        let requested = Duration::from_secs(u64::from(requested_seconds));
+        if requested.is_zero() || requested > self.keep_alive_max {
+            self.keep_alive_max
+        } else if requested < self.keep_alive_floor {
+            self.keep_alive_floor
+        } else {
+            requested
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keep_alive_is_clamped_like_aws() {
+        let config = BrokerConfig::default();
+        let seconds = |value| config.effective_keep_alive(value).as_secs();
+        assert_eq!(seconds(0), 1200);
+        assert_eq!(seconds(1), 30);
+        assert_eq!(seconds(29), 30);
+        assert_eq!(seconds(30), 30);
+        assert_eq!(seconds(600), 600);
+        assert_eq!(seconds(1200), 1200);
+        assert_eq!(seconds(1201), 1200);
+        let short = BrokerConfig {
+            keep_alive_floor: Duration::from_secs(1),
+            ..BrokerConfig::default()
+        };
+        assert_eq!(short.effective_keep_alive(1).as_secs(), 1);
+    }
+}

@@ -1,0 +1,294 @@
+//! The emulator's MQTT broker: MQTT 3.1.1 over mutual TLS with AWS IoT's identity, policy, Last Will,
+//! lifecycle-event and limit semantics (reference sections 1, 2, 4, 6). See `docs/emulator.md`.
+//!
+//! Shape (style.md, mini-redis): an accept loop spawns one [`session`] task per connection (read packet,
+//! authorize, dispatch); the [`router`] owns subscriptions, retained messages and persistent sessions; the
+//! lifecycle publisher owns `versionNumber`s; shutdown is a value every task holds.
+//!
+//! In-process services (shadow service, rules engine, data-plane publish) use [`Broker::subscribe_internal`] and
+//! [`Broker::publish_internal`]; they act with a service identity and are not subject to device policies.
+
+mod config;
+mod lifecycle;
+mod message;
+mod router;
+mod services;
+mod session;
+mod shutdown;
+mod topics;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
+
+use bytes::Bytes;
+use iot_events::DisconnectReason;
+use iot_policy::ArnScope;
+use tokio::net::TcpListener;
+use tokio::sync::{broadcast, mpsc};
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+
+pub use config::{BrokerConfig, LifecycleFaults, Limits, SubscribeDenial};
+pub use message::{Message, Origin, Qos};
+pub use services::ServicePublisher;
+pub use topics::TopicError;
+
+use crate::identity::{self, EmulatorCa, IdentityError};
+use crate::registry::Registry;
+use lifecycle::Lifecycle;
+use router::{Router, ToSession};
+use shutdown::Shutdown;
+
+/// Milliseconds since the Unix epoch: the unit of every AWS IoT event timestamp (reference 1.2).
+pub fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Errors from starting the broker or from its in-process API.
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    #[error("binding {address}: {source}")]
+    Bind {
+        address: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    #[error("invalid topic: {0}")]
+    Topic(#[from] TopicError),
+    #[error("the broker has shut down")]
+    ShutDown,
+}
+
+/// State shared by the accept loop, every session and the in-process API.
+pub(crate) struct Shared {
+    pub(crate) config: BrokerConfig,
+    pub(crate) registry: Arc<Registry>,
+    pub(crate) router: Arc<Router>,
+    pub(crate) lifecycle: Arc<Lifecycle>,
+    pub(crate) tls: TlsAcceptor,
+    pub(crate) arn_scope: ArnScope,
+    pub(crate) next_connection_id: AtomicU64,
+    pub(crate) is_shut_down: AtomicBool,
+}
+
+/// A handle on the broker for in-process services. Cheap to clone.
+#[derive(Clone)]
+pub struct Broker {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Broker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Broker")
+            .field("bind", &self.shared.config.bind)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Broker {
+    /// Binds the MQTT/TLS listener and starts accepting connections. The server certificate is issued by `ca`
+    /// for `config.server_names`; client certificates must chain to `ca` and be ACTIVE in `registry`.
+    pub async fn start(
+        config: BrokerConfig,
+        registry: Arc<Registry>,
+        ca: &EmulatorCa,
+    ) -> Result<RunningBroker, BrokerError> {
+        let server = ca.issue_server_identity(&config.server_names)?;
+        let tls = identity::server_tls_config(ca, &server, Arc::clone(&registry))?;
+        let listener =
+            TcpListener::bind(config.bind)
+                .await
+                .map_err(|source| BrokerError::Bind {
+                    address: config.bind,
+                    source,
+                })?;
+        let local_addr = listener.local_addr().map_err(|source| BrokerError::Bind {
+            address: config.bind,
+            source,
+        })?;
+        let router = Arc::new(Router::new(
+            config.limits.clone(),
+            config.persistent_session_expiry,
+        ));
+        let lifecycle = Arc::new(Lifecycle::new(
+            Arc::clone(&router),
+            config.version_reset_after,
+            config.lifecycle_faults.clone(),
+        ));
+        let shared = Arc::new(Shared {
+            arn_scope: ArnScope::new(config.region.clone(), config.account.clone()),
+            config,
+            registry,
+            router,
+            lifecycle,
+            tls: TlsAcceptor::from(tls),
+            next_connection_id: AtomicU64::new(1),
+            is_shut_down: AtomicBool::new(false),
+        });
+        let (notify_shutdown, _) = broadcast::channel(1);
+        let (done_sender, done_receiver) = mpsc::channel(1);
+        let accept_task = tokio::spawn(accept_loop(
+            Arc::clone(&shared),
+            listener,
+            notify_shutdown.clone(),
+            done_sender,
+        ));
+        tracing::info!(%local_addr, "MQTT over mutual TLS listening");
+        Ok(RunningBroker {
+            broker: Broker { shared },
+            local_addr,
+            notify_shutdown,
+            accept_task,
+            done_receiver,
+        })
+    }
+
+    /// Every message published on a topic matching `filter` (AWS matching rules, reserved topics and Basic Ingest
+    /// included), for in-process services. No policy applies. Dropping the receiver ends the subscription.
+    pub fn subscribe_internal(
+        &self,
+        filter: &str,
+    ) -> Result<mpsc::UnboundedReceiver<Message>, BrokerError> {
+        iot_sql::validate_topic_filter(filter).map_err(TopicError::from)?;
+        Ok(self.shared.router.subscribe_internal(filter))
+    }
+
+    /// Publishes as an in-process service (no policy check; `iot:Receive` still applies to each device that gets
+    /// it). Retained publishes to reserved topics are refused, as for devices (reference 6.3).
+    pub fn publish_internal(
+        &self,
+        topic: &str,
+        payload: impl Into<Bytes>,
+        qos: Qos,
+        retain: bool,
+        origin: Origin,
+    ) -> Result<(), BrokerError> {
+        if self.shared.is_shut_down.load(Ordering::Acquire) {
+            return Err(BrokerError::ShutDown);
+        }
+        topics::check_topic_name(topic, &self.shared.config.limits)?;
+        if retain && topic.starts_with('$') {
+            return Err(TopicError::RetainOnReservedTopic.into());
+        }
+        self.shared.router.publish(
+            Message {
+                topic: topic.to_owned(),
+                payload: payload.into(),
+                qos,
+                retain,
+                origin,
+                is_will: false,
+                timestamp_ms: now_millis(),
+            },
+            Instant::now(),
+        );
+        Ok(())
+    }
+
+    /// `DeleteConnection`: disconnects `client_id` with `API_INITIATED_DISCONNECT`; its will is published unless
+    /// `prevent_will_message` (reference 2.1). False when the client is not connected.
+    pub fn disconnect_client(&self, client_id: &str, prevent_will_message: bool) -> bool {
+        self.shared.router.send_to(
+            client_id,
+            ToSession::Close {
+                reason: DisconnectReason::ApiInitiatedDisconnect,
+                publish_will: !prevent_will_message,
+            },
+        )
+    }
+
+    pub fn is_connected(&self, client_id: &str) -> bool {
+        self.shared.router.is_connected(client_id)
+    }
+
+    /// The retained message of `topic` (what `GetRetainedMessage` returns).
+    pub fn retained_message(&self, topic: &str) -> Option<Message> {
+        self.shared
+            .router
+            .retained(topic)
+            .map(|message| (*message).clone())
+    }
+
+    /// Replaces the lifecycle fault injection while running.
+    pub fn set_lifecycle_faults(&self, faults: LifecycleFaults) {
+        self.shared.lifecycle.set_faults(faults);
+    }
+
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.shared.registry
+    }
+
+    pub fn config(&self) -> &BrokerConfig {
+        &self.shared.config
+    }
+}
+
+/// A started broker: its address, its in-process handle, and the way to stop it.
+pub struct RunningBroker {
+    broker: Broker,
+    local_addr: SocketAddr,
+    notify_shutdown: broadcast::Sender<()>,
+    accept_task: JoinHandle<()>,
+    done_receiver: mpsc::Receiver<()>,
+}
+
+impl RunningBroker {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn broker(&self) -> &Broker {
+        &self.broker
+    }
+
+    /// Stops accepting, ends every session (`SERVER_INITIATED_DISCONNECT`, wills and events included) and waits
+    /// until all of them have finished.
+    pub async fn shutdown(mut self) {
+        self.broker
+            .shared
+            .is_shut_down
+            .store(true, Ordering::Release);
+        let _ = self.notify_shutdown.send(());
+        let _ = (&mut self.accept_task).await;
+        // Every session holds a sender; `recv` returns None once the last one is dropped.
+        let _ = self.done_receiver.recv().await;
+    }
+}
+
+async fn accept_loop(
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    notify_shutdown: broadcast::Sender<()>,
+    done: mpsc::Sender<()>,
+) {
+    let mut shutdown = Shutdown::new(notify_shutdown.subscribe());
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = shutdown.recv() => return,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                tokio::spawn(session::serve_connection(
+                    Arc::clone(&shared),
+                    stream,
+                    peer,
+                    Shutdown::new(notify_shutdown.subscribe()),
+                    done.clone(),
+                ));
+            }
+            Err(error) => {
+                // Usually out of file descriptors: back off instead of spinning.
+                tracing::warn!(%error, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,788 @@
+//! One MQTT connection: TLS handshake and identity, CONNECT with its authorization, then the loop that reads a
+//! packet, authorizes it and dispatches it, writes deliveries (checking `iot:Receive` on each), watches the
+//! keep-alive, and finally publishes the Last Will and the `disconnected` event for the reason it ended.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use iot_events::DisconnectReason;
+use iot_events::lifecycle::{
+    ConnectFailedEvent, ConnectedEvent, DisconnectedEvent, LifecycleEvent, SubscriptionEvent,
+};
+use iot_policy::{
+    ArnBuffer, ConnectionContext, PolicySet, ResourceType, ThingAssociation, actions,
+};
+use rumqttc::mqttbytes::Error as CodecError;
+use rumqttc::mqttbytes::v4::{
+    Codec, ConnAck, Connect, ConnectReturnCode, LastWill, Packet, PubAck, Publish, SubAck,
+    Subscribe, SubscribeReasonCode, UnsubAck, Unsubscribe,
+};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio_rustls::server::TlsStream;
+use tokio_util::codec::Framed;
+
+use super::config::SubscribeDenial;
+use super::message::{Message, Origin, Qos};
+use super::router::{ConnectionLink, SubscribeRefusal, ToSession};
+use super::shutdown::Shutdown;
+use super::topics::{check_client_topic_name, check_topic_filter};
+use super::{Shared, now_millis};
+use crate::identity::{certificate_context, certificate_id};
+use crate::registry::PrincipalView;
+
+type Transport = Framed<TlsStream<TcpStream>, Codec>;
+
+/// Deliveries written before one flush, so a burst costs one TLS record flush rather than one per message.
+const DELIVERY_BATCH: usize = 64;
+
+/// How a connection ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Ending {
+    reason: DisconnectReason,
+    /// False only for `DeleteConnection(preventWillMessage=true)`; the reason decides otherwise (reference 1.4).
+    will_allowed: bool,
+}
+
+impl Ending {
+    fn because(reason: DisconnectReason) -> Ending {
+        Ending {
+            reason,
+            will_allowed: true,
+        }
+    }
+}
+
+enum Flow {
+    Continue,
+    End(Ending),
+}
+
+/// Serves one accepted TCP connection until it closes. `_done` is dropped on return, which is how the broker
+/// knows every connection has finished during shutdown.
+pub(crate) async fn serve_connection(
+    shared: Arc<Shared>,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    mut shutdown: Shutdown,
+    _done: mpsc::Sender<()>,
+) {
+    let _ = tcp.set_nodelay(true);
+    let handshake = tokio::time::timeout(shared.config.connect_timeout, shared.tls.accept(tcp));
+    let tls = tokio::select! {
+        result = handshake => match result {
+            Ok(Ok(tls)) => tls,
+            Ok(Err(error)) => {
+                tracing::debug!(%peer, %error, "TLS handshake failed");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!(%peer, "TLS handshake timed out");
+                return;
+            }
+        },
+        () = shutdown.recv() => return,
+    };
+    let Some(certificate_der) = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .map(|der| der.as_ref().to_vec())
+    else {
+        return;
+    };
+    let Some(principal) = shared.registry.principal(&certificate_id(&certificate_der)) else {
+        return;
+    };
+    let limits = &shared.config.limits;
+    // Room for the fixed and variable headers around a maximum-size payload; the payload limit itself is checked
+    // per PUBLISH so that the reaction is AWS's (CLIENT_ERROR), not a codec error.
+    let max_packet = limits.max_payload_bytes + limits.max_topic_bytes + 64;
+    let mut transport = Framed::new(
+        tls,
+        Codec {
+            max_incoming_size: max_packet,
+            max_outgoing_size: max_packet,
+        },
+    );
+    let first = tokio::select! {
+        first = tokio::time::timeout(shared.config.connect_timeout, transport.next()) => first,
+        () = shutdown.recv() => return,
+    };
+    let connect = match first {
+        Ok(Some(Ok(Packet::Connect(connect)))) => connect,
+        Ok(Some(Err(CodecError::InvalidProtocolLevel(level)))) => {
+            // MQTT 5 (level 5) is not emulated: refuse the protocol version as a 3.1.1 server does.
+            tracing::info!(%peer, level, "refused an MQTT protocol level other than 3.1.1");
+            let refusal = ConnAck::new(ConnectReturnCode::RefusedProtocolVersion, false);
+            let _ = transport.send(Packet::ConnAck(refusal)).await;
+            return;
+        }
+        other => {
+            tracing::debug!(%peer, ?other, "no CONNECT as the first packet");
+            return;
+        }
+    };
+    let Some(mut session) = Session::establish(
+        shared,
+        transport,
+        connect,
+        principal,
+        &certificate_der,
+        peer,
+    )
+    .await
+    else {
+        return;
+    };
+    let ending = session.run(&mut shutdown).await;
+    session.finish(ending).await;
+}
+
+struct Session {
+    shared: Arc<Shared>,
+    transport: Transport,
+    client_id: String,
+    connection_id: u64,
+    context: ConnectionContext,
+    policies: PolicySet,
+    /// The registry generation `policies` and the thing context were read at.
+    policy_generation: u64,
+    arns: ArnBuffer,
+    principal_id: String,
+    session_identifier: String,
+    /// `thingName` appears in lifecycle events only for an exclusive thing association (reference 1.1).
+    event_thing_name: Option<String>,
+    will: Option<LastWill>,
+    persistent: bool,
+    keep_alive: Duration,
+    last_activity: Instant,
+    version_number: u64,
+    outbox: mpsc::UnboundedReceiver<ToSession>,
+    inflight: HashMap<u16, (Arc<Message>, Qos)>,
+    backlog: VecDeque<(Arc<Message>, Qos)>,
+    next_packet_id: u16,
+}
+
+/// Why a CONNECT is refused before the session exists.
+enum Refusal {
+    /// Not authorized: `connect_failed` (AUTHORIZATION_FAILED) is published (reference 1.5, 4.5).
+    Unauthorized,
+    /// Malformed or outside AWS's rules; no lifecycle event.
+    Invalid(ConnectReturnCode),
+}
+
+impl Session {
+    async fn establish(
+        shared: Arc<Shared>,
+        mut transport: Transport,
+        connect: Connect,
+        principal: PrincipalView,
+        certificate_der: &[u8],
+        peer: SocketAddr,
+    ) -> Option<Session> {
+        let client_id = connect.client_id.clone();
+        let ip_address = peer.ip().to_string();
+        let thing = principal.thing_for_client(&client_id);
+        let event_thing_name = thing
+            .as_ref()
+            .filter(|thing| thing.association == ThingAssociation::Exclusive)
+            .map(|thing| thing.name.clone());
+        let mut context = ConnectionContext::new(client_id.clone())
+            .with_certificate(certificate_context(certificate_der))
+            .with_source_ip(ip_address.clone());
+        context.thing = thing;
+        if !connect.clean_session {
+            context
+                .connect_attributes
+                .push("PersistentConnect".to_owned());
+        }
+        if connect.last_will.is_some() {
+            context.connect_attributes.push("LastWill".to_owned());
+        }
+        let mut arns = ArnBuffer::new(shared.arn_scope.clone());
+        let policy_generation = shared.registry.generation();
+        let session_identifier = uuid::Uuid::new_v4().to_string();
+
+        let refusal = check_connect(&shared, &connect, &principal.policies, &context, &mut arns);
+        if let Err(refusal) = refusal {
+            let code = match refusal {
+                Refusal::Unauthorized => {
+                    tracing::info!(client_id, %peer, "CONNECT not authorized");
+                    shared
+                        .lifecycle
+                        .publish(&LifecycleEvent::ConnectFailed(ConnectFailedEvent {
+                            client_id: client_id.clone(),
+                            thing_name: event_thing_name,
+                            timestamp: now_millis(),
+                            connect_failure_reason: "AUTHORIZATION_FAILED".to_owned(),
+                            principal_identifier: Some(principal.certificate_id.clone()),
+                            session_identifier: Some(session_identifier),
+                            ip_address: Some(ip_address),
+                        }));
+                    // AWS's 2023 doc says code 7 (outside MQTT 3.1.1); the codec can only write 3.1.1 codes.
+                    ConnectReturnCode::NotAuthorized
+                }
+                Refusal::Invalid(code) => {
+                    tracing::info!(client_id, %peer, ?code, "CONNECT refused");
+                    code
+                }
+            };
+            let _ = transport
+                .send(Packet::ConnAck(ConnAck::new(code, false)))
+                .await;
+            return None;
+        }
+
+        let now = Instant::now();
+        let (sender, outbox) = mpsc::unbounded_channel();
+        let connection_id = shared.next_connection_id.fetch_add(1, Ordering::Relaxed);
+        let outcome = shared.router.connect(
+            &client_id,
+            connect.clean_session,
+            ConnectionLink {
+                id: connection_id,
+                outbox: sender,
+            },
+            session_identifier,
+            now,
+        );
+        let version_number = shared.lifecycle.connect_version(&client_id, now);
+        let keep_alive = shared.config.effective_keep_alive(connect.keep_alive);
+        let mut session = Session {
+            shared,
+            transport,
+            client_id,
+            connection_id,
+            context,
+            policies: principal.policies,
+            policy_generation,
+            arns,
+            principal_id: principal.certificate_id,
+            session_identifier: outcome.session_identifier,
+            event_thing_name,
+            will: connect.last_will,
+            persistent: !connect.clean_session,
+            keep_alive,
+            last_activity: now,
+            version_number,
+            outbox,
+            inflight: HashMap::new(),
+            backlog: VecDeque::new(),
+            next_packet_id: 1,
+        };
+        let connack = ConnAck::new(ConnectReturnCode::Success, outcome.session_present);
+        if session
+            .transport
+            .send(Packet::ConnAck(connack))
+            .await
+            .is_err()
+        {
+            session
+                .finish(Ending::because(DisconnectReason::ConnectionLost))
+                .await;
+            return None;
+        }
+        // The keep-alive timer starts when CONNACK is sent (reference 2.4).
+        session.last_activity = Instant::now();
+        tracing::info!(
+            client_id = session.client_id,
+            %peer,
+            keep_alive_s = keep_alive.as_secs(),
+            session_present = outcome.session_present,
+            version = version_number,
+            "connected"
+        );
+        session
+            .shared
+            .lifecycle
+            .publish(&LifecycleEvent::Connected(ConnectedEvent {
+                client_id: session.client_id.clone(),
+                thing_name: session.event_thing_name.clone(),
+                timestamp: now_millis(),
+                session_identifier: session.session_identifier.clone(),
+                principal_identifier: Some(session.principal_id.clone()),
+                ip_address: Some(ip_address),
+                version_number,
+            }));
+        Some(session)
+    }
+
+    async fn run(&mut self, shutdown: &mut Shutdown) -> Ending {
+        enum Event {
+            Packet(Option<Result<Packet, CodecError>>),
+            Command(Option<ToSession>),
+            KeepAliveExpired,
+            Shutdown,
+        }
+        let grace = self.keep_alive * 3 / 2;
+        loop {
+            let deadline = tokio::time::Instant::from_std(self.last_activity + grace);
+            let event = tokio::select! {
+                packet = self.transport.next() => Event::Packet(packet),
+                command = self.outbox.recv() => Event::Command(command),
+                () = tokio::time::sleep_until(deadline) => Event::KeepAliveExpired,
+                () = shutdown.recv() => Event::Shutdown,
+            };
+            let flow = match event {
+                Event::Packet(None) => Flow::End(Ending::because(DisconnectReason::ConnectionLost)),
+                Event::Packet(Some(Err(error))) => {
+                    Flow::End(Ending::because(codec_error_reason(&error)))
+                }
+                Event::Packet(Some(Ok(packet))) => self.handle_packet(packet).await,
+                Event::Command(Some(command)) => self.handle_command(command).await,
+                Event::Command(None) => Flow::End(Ending::because(DisconnectReason::ServerError)),
+                Event::KeepAliveExpired => {
+                    Flow::End(Ending::because(DisconnectReason::MqttKeepAliveTimeout))
+                }
+                Event::Shutdown => {
+                    Flow::End(Ending::because(DisconnectReason::ServerInitiatedDisconnect))
+                }
+            };
+            if let Flow::End(ending) = flow {
+                return ending;
+            }
+        }
+    }
+
+    async fn handle_packet(&mut self, packet: Packet) -> Flow {
+        match packet {
+            Packet::Publish(publish) => {
+                self.touch();
+                self.handle_publish(publish).await
+            }
+            Packet::PubAck(ack) => {
+                self.touch();
+                self.inflight.remove(&ack.pkid);
+                self.drain_backlog().await
+            }
+            Packet::Subscribe(subscribe) => {
+                self.touch();
+                self.handle_subscribe(subscribe).await
+            }
+            Packet::Unsubscribe(unsubscribe) => self.handle_unsubscribe(unsubscribe).await,
+            Packet::PingReq => {
+                self.touch();
+                self.write(Packet::PingResp).await
+            }
+            Packet::Disconnect => {
+                Flow::End(Ending::because(DisconnectReason::ClientInitiatedDisconnect))
+            }
+            // A second CONNECT, QoS 2 handshakes (unsupported, reference 6.1) and server-only packets.
+            other => {
+                tracing::info!(client_id = self.client_id, packet = ?other.packet_type(), "unexpected packet");
+                Flow::End(Ending::because(DisconnectReason::ClientError))
+            }
+        }
+    }
+
+    /// PUBLISH: limits and reserved topics, then `iot:Publish` (+ `iot:RetainPublish`), route, PUBACK.
+    async fn handle_publish(&mut self, publish: Publish) -> Flow {
+        let Some(qos) = Qos::from_wire(publish.qos) else {
+            // AWS does not acknowledge QoS 2 (reference 6.1); the message is not routed.
+            tracing::debug!(client_id = self.client_id, "ignored a QoS 2 PUBLISH");
+            return Flow::Continue;
+        };
+        let limits = &self.shared.config.limits;
+        let Ok(topic) = std::str::from_utf8(&publish.topic) else {
+            return Flow::End(Ending::because(DisconnectReason::ClientError));
+        };
+        if publish.payload.len() > limits.max_payload_bytes {
+            tracing::info!(
+                client_id = self.client_id,
+                size = publish.payload.len(),
+                "payload over the limit"
+            );
+            return Flow::End(Ending::because(DisconnectReason::ClientError));
+        }
+        if let Err(error) = check_client_topic_name(topic, publish.retain, limits) {
+            tracing::info!(client_id = self.client_id, topic, %error, "refused PUBLISH topic");
+            return Flow::End(Ending::because(DisconnectReason::ClientError));
+        }
+        let topic = topic.to_owned();
+        let allowed = self.allowed(actions::PUBLISH, ResourceType::Topic, &topic)
+            && (!publish.retain
+                || self.allowed(actions::RETAIN_PUBLISH, ResourceType::Topic, &topic));
+        if !allowed {
+            // MQTT 3.1.1: a denied publish closes the connection (reference 4.5).
+            tracing::info!(client_id = self.client_id, topic, "PUBLISH not authorized");
+            return Flow::End(Ending::because(DisconnectReason::AuthError));
+        }
+        let message = Message {
+            topic,
+            payload: publish.payload,
+            qos,
+            retain: publish.retain,
+            origin: self.origin(),
+            is_will: false,
+            timestamp_ms: now_millis(),
+        };
+        self.shared.router.publish(message, Instant::now());
+        if qos == Qos::AtLeastOnce {
+            return self.write(Packet::PubAck(PubAck::new(publish.pkid))).await;
+        }
+        Flow::Continue
+    }
+
+    /// SUBSCRIBE: filter rules and limits, `iot:Subscribe` on the literal filter, SUBACK, retained messages for
+    /// exact filters, and the `subscribed` event.
+    async fn handle_subscribe(&mut self, subscribe: Subscribe) -> Flow {
+        // A clone of the shared state, so `config` can be read while `self` is borrowed mutably below.
+        let shared = Arc::clone(&self.shared);
+        let config = &shared.config;
+        let mut requested = Vec::with_capacity(subscribe.filters.len());
+        for filter in &subscribe.filters {
+            match Qos::from_wire(filter.qos) {
+                Some(qos) => requested.push((filter.path.clone(), qos)),
+                None => {
+                    // A QoS 2 subscription gets no SUBACK at all (reference 6.1).
+                    tracing::debug!(
+                        client_id = self.client_id,
+                        "ignored a SUBSCRIBE asking for QoS 2"
+                    );
+                    return Flow::Continue;
+                }
+            }
+        }
+        if requested.len() > config.limits.max_filters_per_subscribe {
+            tracing::info!(
+                client_id = self.client_id,
+                filters = requested.len(),
+                "too many filters in one SUBSCRIBE"
+            );
+            return Flow::End(Ending::because(DisconnectReason::ClientError));
+        }
+        let mut return_codes = Vec::with_capacity(requested.len());
+        let mut retained = Vec::new();
+        for (filter, qos) in &requested {
+            if let Err(error) = check_topic_filter(filter, &config.limits) {
+                tracing::info!(client_id = self.client_id, filter, %error, "refused topic filter");
+                return_codes.push(SubscribeReasonCode::Failure);
+                continue;
+            }
+            if !self.allowed(actions::SUBSCRIBE, ResourceType::TopicFilter, filter) {
+                tracing::info!(
+                    client_id = self.client_id,
+                    filter,
+                    "SUBSCRIBE not authorized"
+                );
+                match config.subscribe_denial {
+                    SubscribeDenial::Disconnect => {
+                        return Flow::End(Ending::because(DisconnectReason::AuthError));
+                    }
+                    SubscribeDenial::SubackFailure => {
+                        return_codes.push(SubscribeReasonCode::Failure);
+                        continue;
+                    }
+                }
+            }
+            match self.shared.router.subscribe(&self.client_id, filter, *qos) {
+                Ok(retained_message) => {
+                    return_codes.push(SubscribeReasonCode::Success(qos.to_wire()));
+                    if let Some(message) = retained_message {
+                        retained.push((message, *qos));
+                    }
+                }
+                Err(SubscribeRefusal::TooManySubscriptions) => {
+                    tracing::info!(
+                        client_id = self.client_id,
+                        "over the subscriptions-per-connection limit"
+                    );
+                    return Flow::End(Ending::because(DisconnectReason::ClientError));
+                }
+                Err(SubscribeRefusal::NoSession) => {
+                    return Flow::End(Ending::because(DisconnectReason::DuplicateClientId));
+                }
+            }
+        }
+        if let Flow::End(ending) = self
+            .write(Packet::SubAck(SubAck::new(subscribe.pkid, return_codes)))
+            .await
+        {
+            return Flow::End(ending);
+        }
+        let topics = requested.into_iter().map(|(filter, _)| filter).collect();
+        self.publish_subscription_event(true, topics);
+        for (message, subscription_qos) in retained {
+            let qos = subscription_qos.min(message.qos);
+            if let Flow::End(ending) = self.deliver(message, qos, true).await {
+                return Flow::End(ending);
+            }
+        }
+        self.flush().await
+    }
+
+    async fn handle_unsubscribe(&mut self, unsubscribe: Unsubscribe) -> Flow {
+        for filter in &unsubscribe.topics {
+            self.shared.router.unsubscribe(&self.client_id, filter);
+        }
+        let flow = self
+            .write(Packet::UnsubAck(UnsubAck::new(unsubscribe.pkid)))
+            .await;
+        self.publish_subscription_event(false, unsubscribe.topics);
+        flow
+    }
+
+    async fn handle_command(&mut self, command: ToSession) -> Flow {
+        let mut next = Some(command);
+        let mut written = 0;
+        while let Some(command) = next.take() {
+            match command {
+                ToSession::Deliver {
+                    message,
+                    qos,
+                    retain,
+                } => {
+                    if let Flow::End(ending) = self.deliver(message, qos, retain).await {
+                        return Flow::End(ending);
+                    }
+                }
+                ToSession::Close {
+                    reason,
+                    publish_will,
+                } => {
+                    return Flow::End(Ending {
+                        reason,
+                        will_allowed: publish_will,
+                    });
+                }
+            }
+            written += 1;
+            if written < DELIVERY_BATCH {
+                next = self.outbox.try_recv().ok();
+            }
+        }
+        self.flush().await
+    }
+
+    /// Queues one delivery on the transport (flushed by the caller). `iot:Receive` is checked here, on every
+    /// delivery; a denied message is dropped silently (reference 4.5).
+    async fn deliver(&mut self, message: Arc<Message>, qos: Qos, retain: bool) -> Flow {
+        if !self.allowed(actions::RECEIVE, ResourceType::Topic, &message.topic) {
+            tracing::debug!(
+                client_id = self.client_id,
+                topic = message.topic,
+                "Receive not authorized; dropped"
+            );
+            return Flow::Continue;
+        }
+        let mut publish = Publish::from_bytes(
+            message.topic.as_str(),
+            qos.to_wire(),
+            message.payload.clone(),
+        );
+        publish.retain = retain;
+        if qos == Qos::AtLeastOnce {
+            if self.inflight.len() >= self.shared.config.limits.max_inflight_outbound {
+                self.backlog.push_back((message, qos));
+                return Flow::Continue;
+            }
+            let packet_id = self.allocate_packet_id();
+            publish.pkid = packet_id;
+            self.inflight.insert(packet_id, (message, qos));
+        }
+        match self.transport.feed(Packet::Publish(publish)).await {
+            Ok(()) => Flow::Continue,
+            Err(_) => Flow::End(Ending::because(DisconnectReason::ConnectionLost)),
+        }
+    }
+
+    async fn drain_backlog(&mut self) -> Flow {
+        while self.inflight.len() < self.shared.config.limits.max_inflight_outbound {
+            let Some((message, qos)) = self.backlog.pop_front() else {
+                break;
+            };
+            if let Flow::End(ending) = self.deliver(message, qos, false).await {
+                return Flow::End(ending);
+            }
+        }
+        self.flush().await
+    }
+
+    fn allocate_packet_id(&mut self) -> u16 {
+        loop {
+            let id = self.next_packet_id;
+            self.next_packet_id = self.next_packet_id.checked_add(1).unwrap_or(1);
+            if !self.inflight.contains_key(&id) {
+                return id;
+            }
+        }
+    }
+
+    fn allowed(&mut self, action: &str, resource_type: ResourceType, name: &str) -> bool {
+        let generation = self.shared.registry.generation();
+        if generation != self.policy_generation {
+            self.refresh_policies(generation);
+        }
+        let arn = self.arns.format(resource_type, name);
+        self.policies
+            .decide(action, arn, &self.context)
+            .is_allowed()
+    }
+
+    /// Re-reads the certificate's policies and thing after a registry change, so a new policy (or a detached
+    /// one) applies to the open connection. The certificate's status is not re-checked: deactivating a
+    /// certificate does not cut an open connection on AWS either (reference 4.1, observed).
+    fn refresh_policies(&mut self, generation: u64) {
+        self.policy_generation = generation;
+        if let Some(principal) = self.shared.registry.principal(&self.principal_id) {
+            self.context.thing = principal.thing_for_client(&self.client_id);
+            self.policies = principal.policies;
+        }
+    }
+
+    /// PUBLISH, SUBSCRIBE, PINGREQ and PUBACK from the client reset the keep-alive timer (reference 2.4).
+    fn touch(&mut self) {
+        self.last_activity = Instant::now();
+    }
+
+    fn origin(&self) -> Origin {
+        Origin::Device {
+            client_id: self.client_id.clone(),
+            principal: self.principal_id.clone(),
+            session_identifier: self.session_identifier.clone(),
+        }
+    }
+
+    async fn write(&mut self, packet: Packet) -> Flow {
+        match self.transport.send(packet).await {
+            Ok(()) => Flow::Continue,
+            Err(_) => Flow::End(Ending::because(DisconnectReason::ConnectionLost)),
+        }
+    }
+
+    async fn flush(&mut self) -> Flow {
+        match self.transport.flush().await {
+            Ok(()) => Flow::Continue,
+            Err(_) => Flow::End(Ending::because(DisconnectReason::ConnectionLost)),
+        }
+    }
+
+    fn publish_subscription_event(&self, subscribed: bool, topics: Vec<String>) {
+        let event = SubscriptionEvent {
+            client_id: self.client_id.clone(),
+            thing_name: self.event_thing_name.clone(),
+            timestamp: now_millis(),
+            session_identifier: self.session_identifier.clone(),
+            principal_identifier: Some(self.principal_id.clone()),
+            topics,
+        };
+        self.shared.lifecycle.publish(&if subscribed {
+            LifecycleEvent::Subscribed(event)
+        } else {
+            LifecycleEvent::Unsubscribed(event)
+        });
+    }
+
+    /// Ends the session: the router forgets or parks it, the will goes out unless the reason suppresses it
+    /// (reference 1.4, 2.1), and the `disconnected` event carries this connection's versionNumber.
+    async fn finish(mut self, ending: Ending) {
+        let now = Instant::now();
+        // MQTT 3.1.1 has no server DISCONNECT; closing the TLS stream is the signal. Don't wait on a dead peer.
+        let _ = tokio::time::timeout(Duration::from_millis(200), self.transport.close()).await;
+        let mut unacknowledged: Vec<_> = self.inflight.drain().map(|(_, entry)| entry).collect();
+        unacknowledged.extend(self.backlog.drain(..));
+        self.shared
+            .router
+            .disconnect(&self.client_id, self.connection_id, unacknowledged, now);
+        if ending.will_allowed
+            && ending.reason.publishes_will()
+            && let Some(will) = self.will.take()
+        {
+            let qos = Qos::from_wire(will.qos).unwrap_or(Qos::AtLeastOnce);
+            tracing::info!(client_id = self.client_id, topic = will.topic, reason = %ending.reason, "publishing Last Will");
+            self.shared.router.publish(
+                Message {
+                    topic: will.topic.clone(),
+                    payload: will.message.clone(),
+                    qos,
+                    retain: will.retain,
+                    origin: self.origin(),
+                    is_will: true,
+                    timestamp_ms: now_millis(),
+                },
+                now,
+            );
+        }
+        let session_expiry = self
+            .persistent
+            .then_some(self.shared.config.persistent_session_expiry);
+        self.shared
+            .lifecycle
+            .connection_ended(&self.client_id, now, session_expiry);
+        tracing::info!(client_id = self.client_id, reason = %ending.reason, "disconnected");
+        self.shared
+            .lifecycle
+            .publish(&LifecycleEvent::Disconnected(DisconnectedEvent {
+                client_id: self.client_id.clone(),
+                thing_name: self.event_thing_name.clone(),
+                timestamp: now_millis(),
+                session_identifier: self.session_identifier.clone(),
+                principal_identifier: Some(self.principal_id.clone()),
+                client_initiated_disconnect: Some(ending.reason.is_client_initiated()),
+                disconnect_reason: Some(ending.reason),
+                version_number: self.version_number,
+            }));
+    }
+}
+
+/// The CONNECT checks in AWS's order: client id rules, `iot:Connect`, then the will (reference 2.2, 4.2).
+fn check_connect(
+    shared: &Shared,
+    connect: &Connect,
+    policies: &PolicySet,
+    context: &ConnectionContext,
+    arns: &mut ArnBuffer,
+) -> Result<(), Refusal> {
+    let limits = &shared.config.limits;
+    let client_id = connect.client_id.as_str();
+    // Client ids are 1..=128 bytes and `$` is reserved for AWS-generated ids (reference 6.5).
+    if client_id.is_empty()
+        || client_id.len() > limits.max_client_id_bytes
+        || client_id.starts_with('$')
+    {
+        return Err(Refusal::Invalid(ConnectReturnCode::BadClientId));
+    }
+    if !policies
+        .decide(actions::CONNECT, arns.client(client_id), context)
+        .is_allowed()
+    {
+        return Err(Refusal::Unauthorized);
+    }
+    if let Some(will) = &connect.last_will {
+        if Qos::from_wire(will.qos).is_none() {
+            // MQTT 5 would answer 0x9B QoS not supported; 3.1.1 has no such code.
+            return Err(Refusal::Invalid(ConnectReturnCode::NotAuthorized));
+        }
+        if will.message.len() > limits.max_payload_bytes
+            || check_client_topic_name(&will.topic, will.retain, limits).is_err()
+        {
+            return Err(Refusal::Invalid(ConnectReturnCode::NotAuthorized));
+        }
+        let may_publish = policies
+            .decide(actions::PUBLISH, arns.topic(&will.topic), context)
+            .is_allowed();
+        let may_retain = !will.retain
+            || policies
+                .decide(actions::RETAIN_PUBLISH, arns.topic(&will.topic), context)
+                .is_allowed();
+        if !may_publish || !may_retain {
+            return Err(Refusal::Unauthorized);
+        }
+    }
+    Ok(())
+}
+
+/// The disconnect reason for a packet the codec could not read.
+fn codec_error_reason(error: &CodecError) -> DisconnectReason {
+    match error {
+        CodecError::Io(_) => DisconnectReason::ConnectionLost,
+        // Oversized packets (over the payload limit) and malformed ones are the client's fault (reference 1.4).
+        _ => DisconnectReason::ClientError,
+    }
+}

@@ -1,0 +1,187 @@
+//! `POST /topics/{topic}?qos=&retain=&contentType=&responseTopic=&messageExpiry=` with the MQTT 5
+//! headers (reference 3.10), as `aws-sdk-iotdataplane` 1.120 sends it (`operation/publish.rs`,
+//! `protocol_serde/shape_publish.rs`): the topic is percent-encoded in the path, the body is the payload.
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::DataPlane;
+use super::error::{DataPlaneError, json_response, request_id};
+use super::shadow::body_error;
+use crate::shadow::{Mqtt5Properties, OutboundMessage, QoS};
+
+/// Largest topic, in UTF-8 bytes (reference 6.5).
+pub const MAX_TOPIC_BYTES: usize = 256;
+/// At most 7 slashes, i.e. 8 levels (reference 6.5).
+pub const MAX_TOPIC_SLASHES: usize = 7;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct PublishQuery {
+    qos: Option<String>,
+    retain: Option<String>,
+    content_type: Option<String>,
+    response_topic: Option<String>,
+    message_expiry: Option<String>,
+}
+
+/// Publishers cannot use wildcards, and topics have size and depth limits (reference 6.2, 6.5).
+fn validate_topic(topic: &str, what: &str) -> Result<(), DataPlaneError> {
+    if topic.is_empty() {
+        return Err(DataPlaneError::invalid_request(format!(
+            "{what} must not be empty"
+        )));
+    }
+    if topic.contains(['+', '#']) {
+        return Err(DataPlaneError::invalid_request(format!(
+            "{what} must not contain wildcard characters"
+        )));
+    }
+    if topic.len() > MAX_TOPIC_BYTES {
+        return Err(DataPlaneError::invalid_request(format!(
+            "{what} exceeds {MAX_TOPIC_BYTES} bytes"
+        )));
+    }
+    if topic.matches('/').count() > MAX_TOPIC_SLASHES {
+        return Err(DataPlaneError::invalid_request(format!(
+            "{what} has more than {MAX_TOPIC_SLASHES} forward slashes"
+        )));
+    }
+    Ok(())
+}
+
+fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, DataPlaneError> {
+    headers
+        .get(name)
+        .map(|value| {
+            value
+                .to_str()
+                .map_err(|_| DataPlaneError::invalid_request(format!("Invalid {name} header")))
+        })
+        .transpose()
+}
+
+/// `x-amz-mqtt5-user-properties`: base64 of a JSON array of objects, e.g. `[{"deviceName":"alpha"}]`.
+fn user_properties(encoded: &str) -> Result<Vec<(String, String)>, DataPlaneError> {
+    let invalid = || DataPlaneError::invalid_request("Invalid userProperties");
+    let decoded = BASE64.decode(encoded).map_err(|_| invalid())?;
+    let Value::Array(entries) = serde_json::from_slice(&decoded).map_err(|_| invalid())? else {
+        return Err(invalid());
+    };
+    let mut properties = Vec::new();
+    for entry in entries {
+        let Value::Object(map) = entry else {
+            return Err(invalid());
+        };
+        for (key, value) in map {
+            let value = match value {
+                Value::String(text) => text,
+                other => other.to_string(),
+            };
+            properties.push((key, value));
+        }
+    }
+    Ok(properties)
+}
+
+fn properties(
+    query: &PublishQuery,
+    headers: &HeaderMap,
+    payload: &[u8],
+) -> Result<Mqtt5Properties, DataPlaneError> {
+    if let Some(response_topic) = &query.response_topic {
+        validate_topic(response_topic, "responseTopic")?;
+    }
+    let message_expiry_secs = query
+        .message_expiry
+        .as_deref()
+        .map(|text| {
+            text.parse::<u64>()
+                .map_err(|_| DataPlaneError::invalid_request("Invalid messageExpiry"))
+        })
+        .transpose()?;
+    let payload_is_utf8 = match header_text(headers, "x-amz-mqtt5-payload-format-indicator")? {
+        None => None,
+        Some("UNSPECIFIED_BYTES") => Some(false),
+        Some("UTF8_DATA") => {
+            if std::str::from_utf8(payload).is_err() {
+                return Err(DataPlaneError::invalid_request(
+                    "Payload is not UTF-8 but payloadFormatIndicator is UTF8_DATA",
+                ));
+            }
+            Some(true)
+        }
+        Some(_) => {
+            return Err(DataPlaneError::invalid_request(
+                "Invalid payloadFormatIndicator",
+            ));
+        }
+    };
+    let correlation_data = header_text(headers, "x-amz-mqtt5-correlation-data")?
+        .map(|encoded| {
+            BASE64
+                .decode(encoded)
+                .map_err(|_| DataPlaneError::invalid_request("Invalid correlationData"))
+        })
+        .transpose()?;
+    let user_properties = header_text(headers, "x-amz-mqtt5-user-properties")?
+        .map(user_properties)
+        .transpose()?
+        .unwrap_or_default();
+    Ok(Mqtt5Properties {
+        content_type: query.content_type.clone(),
+        response_topic: query.response_topic.clone(),
+        message_expiry_secs,
+        correlation_data,
+        user_properties,
+        payload_is_utf8,
+    })
+}
+
+/// Publish (reference 3.10): `qos` 0 or 1 (default 0), `retain` default false, answered with
+/// `{"message":"OK","traceId":...}`. The message goes to the broker through the [`crate::shadow::Publisher`].
+pub(crate) async fn publish(
+    State(plane): State<DataPlane>,
+    topic: Result<Path<String>, PathRejection>,
+    query: Result<Query<PublishQuery>, QueryRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, DataPlaneError> {
+    let Path(topic) =
+        topic.map_err(|rejection| DataPlaneError::invalid_request(rejection.body_text()))?;
+    let Query(query) =
+        query.map_err(|rejection| DataPlaneError::invalid_request(rejection.body_text()))?;
+    let payload = body.map_err(body_error)?;
+    validate_topic(&topic, "Topic")?;
+    let qos = match query.qos.as_deref() {
+        None => QoS::AtMostOnce,
+        Some(level) => level
+            .parse::<u8>()
+            .ok()
+            .and_then(QoS::from_level)
+            .ok_or_else(|| DataPlaneError::invalid_request("Invalid qos: must be 0 or 1"))?,
+    };
+    let retain = match query.retain.as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => return Err(DataPlaneError::invalid_request("Invalid retain value")),
+    };
+    let properties = properties(&query, &headers, &payload)?;
+    plane.publisher.publish(OutboundMessage {
+        topic,
+        payload: payload.to_vec(),
+        qos,
+        retain,
+        properties,
+    })?;
+    let trace_id = request_id();
+    let body = json!({ "message": "OK", "traceId": trace_id }).to_string();
+    Ok(json_response(StatusCode::OK, body.into_bytes(), &trace_id))
+}

@@ -1,0 +1,1378 @@
+//! The CloudWatch Logs state: groups, streams and their events, with AWS's validation.
+//!
+//! Request and response types are the awsJson1.1 wire shapes (camelCase), so the HTTP front-end only
+//! dispatches, and in-process callers (the rules engine's CloudWatch Logs action and error action,
+//! reference 5.5, 5.6) get exactly what an SDK client would.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use super::error::LogsError;
+use super::filter::FilterPattern;
+use super::persist::Persistence;
+
+/// At most this many events per PutLogEvents batch (AWS API reference).
+pub const MAX_EVENTS_PER_BATCH: usize = 10_000;
+/// Largest PutLogEvents batch: the sum of UTF-8 message bytes plus [`EVENT_OVERHEAD_BYTES`] per event.
+pub const MAX_BATCH_BYTES: usize = 1_048_576;
+/// Bytes AWS adds to every event when it measures a batch.
+pub const EVENT_OVERHEAD_BYTES: usize = 26;
+/// Events older than this (relative to the request) are rejected as too old.
+pub const MAX_EVENT_AGE_MS: i64 = 14 * 24 * 60 * 60 * 1000;
+/// Events further than this in the future are rejected as too new.
+pub const MAX_EVENT_FUTURE_MS: i64 = 2 * 60 * 60 * 1000;
+/// The accepted events of one batch may not span more than this.
+pub const MAX_BATCH_SPAN_MS: i64 = 24 * 60 * 60 * 1000;
+/// GetLogEvents and FilterLogEvents return at most this many events, and at most 1 MB.
+pub const MAX_EVENTS_PER_PAGE: usize = 10_000;
+const MAX_PAGE_BYTES: usize = 1_048_576;
+const MAX_DESCRIBE_LIMIT: usize = 50;
+const MAX_NAME_LEN: usize = 512;
+/// The only values PutRetentionPolicy accepts.
+pub const RETENTION_DAYS: [u32; 22] = [
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+    3288, 3653,
+];
+const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+
+// ---------------------------------------------------------------------------------------------
+// Wire shapes
+// ---------------------------------------------------------------------------------------------
+
+/// One event of a PutLogEvents request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InputLogEvent {
+    /// Milliseconds since the epoch.
+    pub timestamp: i64,
+    pub message: String,
+}
+
+/// PutLogEvents response; `rejectedLogEventsInfo` lists the events refused individually for their
+/// time (end indices are exclusive, the start index inclusive, as in the AWS API reference).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PutLogEventsResponse {
+    /// AWS ignores sequence tokens now but still returns one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_sequence_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejected_log_events_info: Option<RejectedLogEventsInfo>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RejectedLogEventsInfo {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub too_new_log_event_start_index: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub too_old_log_event_end_index: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expired_log_event_end_index: Option<usize>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeLogGroupsRequest {
+    #[serde(default)]
+    pub log_group_name_prefix: Option<String>,
+    #[serde(default)]
+    pub limit: Option<usize>,
+    #[serde(default)]
+    pub next_token: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogGroupDescription {
+    pub log_group_name: String,
+    pub creation_time: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention_in_days: Option<u32>,
+    pub metric_filter_count: u32,
+    pub arn: String,
+    pub log_group_arn: String,
+    pub stored_bytes: u64,
+    pub log_group_class: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeLogGroupsResponse {
+    pub log_groups: Vec<LogGroupDescription>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeLogStreamsRequest {
+    #[serde(default)]
+    pub log_group_name: Option<String>,
+    /// A name or an ARN; either this or `logGroupName`.
+    #[serde(default)]
+    pub log_group_identifier: Option<String>,
+    #[serde(default)]
+    pub log_stream_name_prefix: Option<String>,
+    /// `LogStreamName` (default) or `LastEventTime`.
+    #[serde(default)]
+    pub order_by: Option<String>,
+    #[serde(default)]
+    pub descending: Option<bool>,
+    #[serde(default)]
+    pub limit: Option<usize>,
+    #[serde(default)]
+    pub next_token: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogStreamDescription {
+    pub log_stream_name: String,
+    pub creation_time: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_event_timestamp: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_event_timestamp: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_ingestion_time: Option<i64>,
+    pub arn: String,
+    pub stored_bytes: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeLogStreamsResponse {
+    pub log_streams: Vec<LogStreamDescription>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GetLogEventsRequest {
+    #[serde(default)]
+    pub log_group_name: Option<String>,
+    #[serde(default)]
+    pub log_group_identifier: Option<String>,
+    pub log_stream_name: String,
+    /// Inclusive, milliseconds since the epoch.
+    #[serde(default)]
+    pub start_time: Option<i64>,
+    /// Exclusive, milliseconds since the epoch.
+    #[serde(default)]
+    pub end_time: Option<i64>,
+    #[serde(default)]
+    pub next_token: Option<String>,
+    #[serde(default)]
+    pub limit: Option<usize>,
+    /// Without a token: read from the oldest event (`true`) or the newest (`false`, AWS's default).
+    #[serde(default)]
+    pub start_from_head: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutputLogEvent {
+    pub timestamp: i64,
+    pub message: String,
+    pub ingestion_time: i64,
+}
+
+/// A GetLogEvents page. Following `nextForwardToken` until it comes back unchanged reads the stream to
+/// its end, as with AWS.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GetLogEventsResponse {
+    pub events: Vec<OutputLogEvent>,
+    pub next_forward_token: String,
+    pub next_backward_token: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FilterLogEventsRequest {
+    #[serde(default)]
+    pub log_group_name: Option<String>,
+    #[serde(default)]
+    pub log_group_identifier: Option<String>,
+    #[serde(default)]
+    pub log_stream_names: Option<Vec<String>>,
+    #[serde(default)]
+    pub log_stream_name_prefix: Option<String>,
+    #[serde(default)]
+    pub start_time: Option<i64>,
+    #[serde(default)]
+    pub end_time: Option<i64>,
+    /// See [`FilterPattern`] for the supported syntax.
+    #[serde(default)]
+    pub filter_pattern: Option<String>,
+    #[serde(default)]
+    pub next_token: Option<String>,
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FilteredLogEvent {
+    pub log_stream_name: String,
+    pub timestamp: i64,
+    pub message: String,
+    pub ingestion_time: i64,
+    pub event_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SearchedLogStream {
+    pub log_stream_name: String,
+    pub searched_completely: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FilterLogEventsResponse {
+    pub events: Vec<FilteredLogEvent>,
+    pub searched_log_streams: Vec<SearchedLogStream>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// State
+// ---------------------------------------------------------------------------------------------
+
+/// An event as stored: `seq` is unique across the store and orders events with equal timestamps, so
+/// pagination tokens stay valid while new events arrive.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct StoredEvent {
+    pub(crate) timestamp: i64,
+    pub(crate) ingestion_time: i64,
+    pub(crate) seq: u64,
+    pub(crate) message: String,
+}
+
+impl StoredEvent {
+    /// Position of the event in read order: timestamp, then arrival. Timestamps are never negative
+    /// (older than 14 days is refused), so the cast keeps the order.
+    fn key(&self) -> u128 {
+        (u128::from(self.timestamp.max(0).unsigned_abs()) << 64) | u128::from(self.seq)
+    }
+
+    fn size(&self) -> usize {
+        self.message.len() + EVENT_OVERHEAD_BYTES
+    }
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    pub(crate) groups: BTreeMap<String, LogGroup>,
+    /// Next event sequence number; starts at 1 so that key 0 means "before every event".
+    pub(crate) next_seq: u64,
+}
+
+#[derive(Debug)]
+pub(crate) struct LogGroup {
+    pub(crate) creation_time: i64,
+    pub(crate) retention_in_days: Option<u32>,
+    pub(crate) streams: BTreeMap<String, LogStream>,
+}
+
+#[derive(Debug)]
+pub(crate) struct LogStream {
+    pub(crate) creation_time: i64,
+    /// Sorted by [`StoredEvent::key`].
+    events: Vec<StoredEvent>,
+    last_ingestion_time: Option<i64>,
+    stored_bytes: u64,
+}
+
+impl LogStream {
+    pub(crate) fn new(creation_time: i64) -> Self {
+        Self {
+            creation_time,
+            events: Vec::new(),
+            last_ingestion_time: None,
+            stored_bytes: 0,
+        }
+    }
+
+    /// Batches are chronological but may be older than events already stored, so each event goes to
+    /// its place in timestamp order (usually the end).
+    pub(crate) fn insert_sorted(&mut self, events: Vec<StoredEvent>) {
+        for event in events {
+            self.last_ingestion_time = Some(
+                self.last_ingestion_time
+                    .map_or(event.ingestion_time, |last| last.max(event.ingestion_time)),
+            );
+            self.stored_bytes += event.message.len() as u64;
+            let key = event.key();
+            let position = self.events.partition_point(|stored| stored.key() < key);
+            self.events.insert(position, event);
+        }
+    }
+}
+
+/// Which events of a stream are readable: inside the request's window and not expired by retention.
+struct TimeWindow {
+    start: Option<i64>,
+    end: Option<i64>,
+    not_before: Option<i64>,
+}
+
+impl TimeWindow {
+    fn contains(&self, timestamp: i64) -> bool {
+        self.start.is_none_or(|start| timestamp >= start)
+            && self.end.is_none_or(|end| timestamp < end)
+            && self.not_before.is_none_or(|limit| timestamp >= limit)
+    }
+}
+
+/// Where the emulator pretends to run, for ARNs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogsIdentity {
+    pub region: String,
+    pub account_id: String,
+}
+
+impl Default for LogsIdentity {
+    fn default() -> Self {
+        Self {
+            region: "us-east-1".to_string(),
+            account_id: "000000000000".to_string(),
+        }
+    }
+}
+
+struct Inner {
+    state: Mutex<State>,
+    persistence: Option<Persistence>,
+}
+
+/// The CloudWatch Logs state, shared by the HTTP API ([`super::LogsService`]) and in-process writers.
+///
+/// Cheap to clone (all clones share one state). Operations are synchronous and short: writes to the
+/// state directory are small appends done under the lock, which keeps disk and memory in the same order.
+#[derive(Clone)]
+pub struct LogsStore {
+    inner: Arc<Inner>,
+    /// Only used to build ARNs; per handle, so [`LogsStore::with_identity`] needs no lock.
+    identity: Arc<LogsIdentity>,
+}
+
+impl std::fmt::Debug for LogsStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogsStore")
+            .field("persistent", &self.inner.persistence.is_some())
+            .field("identity", &self.identity)
+            .finish()
+    }
+}
+
+/// Milliseconds since the epoch, by the system clock.
+pub fn now_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
+        })
+}
+
+fn validate_group_name(name: &str) -> Result<(), LogsError> {
+    let valid = !name.is_empty()
+        && name.len() <= MAX_NAME_LEN
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'/' | b'#'));
+    if valid {
+        Ok(())
+    } else {
+        Err(LogsError::invalid(format!(
+            "1 validation error detected: Value '{name}' at 'logGroupName' failed to satisfy constraint: \
+             Member must satisfy regular expression pattern: [\\.\\-_/#A-Za-z0-9]+"
+        )))
+    }
+}
+
+fn validate_stream_name(name: &str) -> Result<(), LogsError> {
+    if !name.is_empty() && name.len() <= MAX_NAME_LEN && !name.contains([':', '*']) {
+        Ok(())
+    } else {
+        Err(LogsError::invalid(format!(
+            "1 validation error detected: Value '{name}' at 'logStreamName' failed to satisfy constraint: \
+             Member must satisfy regular expression pattern: [^:*]*"
+        )))
+    }
+}
+
+/// `logGroupIdentifier` may be a name or an ARN (`arn:aws:logs:r:a:log-group:NAME[:*]`).
+fn group_name_of<'a>(
+    name: Option<&'a str>,
+    identifier: Option<&'a str>,
+) -> Result<&'a str, LogsError> {
+    match (name, identifier) {
+        (Some(name), None) => Ok(name),
+        (None, Some(identifier)) => Ok(match identifier.split_once(":log-group:") {
+            Some((_, rest)) => rest.strip_suffix(":*").unwrap_or(rest),
+            None => identifier,
+        }),
+        (Some(_), Some(_)) => Err(LogsError::invalid(
+            "LogGroup name and LogGroup ARN are mutually exclusive parameters.",
+        )),
+        (None, None) => Err(LogsError::invalid(
+            "Either LogGroup name or LogGroup ARN is required.",
+        )),
+    }
+}
+
+fn page_limit(limit: Option<usize>, max: usize) -> Result<usize, LogsError> {
+    match limit {
+        None => Ok(max),
+        Some(limit) if (1..=max).contains(&limit) => Ok(limit),
+        Some(limit) => Err(LogsError::invalid(format!(
+            "1 validation error detected: Value '{limit}' at 'limit' failed to satisfy constraint: \
+             Member must have value between 1 and {max}"
+        ))),
+    }
+}
+
+fn invalid_token() -> LogsError {
+    LogsError::invalid("The specified nextToken is invalid.")
+}
+
+fn offset_token(token: Option<&str>) -> Result<usize, LogsError> {
+    token.map_or(Ok(0), |token| token.parse().map_err(|_| invalid_token()))
+}
+
+/// A GetLogEvents position: forward = events after the key, backward = events before it.
+enum StreamToken {
+    Forward(u128),
+    Backward(u128),
+}
+
+impl StreamToken {
+    fn parse(token: &str) -> Result<Self, LogsError> {
+        let (direction, key) = token.split_once('/').ok_or_else(invalid_token)?;
+        let key = key.parse::<u128>().map_err(|_| invalid_token())?;
+        match direction {
+            "f" => Ok(Self::Forward(key)),
+            "b" => Ok(Self::Backward(key)),
+            _ => Err(invalid_token()),
+        }
+    }
+}
+
+/// AWS tokens are `f/` or `b/` and a long run of digits; ours have the same look.
+fn forward_token(key: u128) -> String {
+    format!("f/{key:056}")
+}
+
+fn backward_token(key: u128) -> String {
+    format!("b/{key:056}")
+}
+
+/// Take events from the front (or, with `from_back`, the back) until `limit` or 1 MB is reached;
+/// the result stays in chronological order.
+fn take_page<'a>(
+    events: impl DoubleEndedIterator<Item = &'a StoredEvent>,
+    limit: usize,
+    from_back: bool,
+) -> Vec<&'a StoredEvent> {
+    let mut bytes = 0;
+    let mut page = Vec::new();
+    let mut take = |event: &'a StoredEvent| {
+        bytes += event.size();
+        if page.len() >= limit || (bytes > MAX_PAGE_BYTES && !page.is_empty()) {
+            return false;
+        }
+        page.push(event);
+        true
+    };
+    if from_back {
+        for event in events.rev() {
+            if !take(event) {
+                break;
+            }
+        }
+        page.reverse();
+    } else {
+        for event in events {
+            if !take(event) {
+                break;
+            }
+        }
+    }
+    page
+}
+
+impl LogsStore {
+    /// A store that forgets everything when dropped.
+    pub fn in_memory() -> Self {
+        Self::with_state(State::default(), None)
+    }
+
+    /// A store kept in `dir` (created if missing), reloaded from what an earlier run wrote there.
+    pub fn open(dir: impl Into<PathBuf>) -> Result<Self, LogsError> {
+        let persistence = Persistence::new(dir.into());
+        let state = persistence.load()?;
+        Ok(Self::with_state(state, Some(persistence)))
+    }
+
+    /// A handle on the same state whose ARNs name another region/account (clone it after this call so
+    /// that every handle agrees).
+    pub fn with_identity(self, identity: LogsIdentity) -> Self {
+        Self {
+            inner: self.inner,
+            identity: Arc::new(identity),
+        }
+    }
+
+    fn with_state(mut state: State, persistence: Option<Persistence>) -> Self {
+        state.next_seq = state.next_seq.max(1);
+        Self {
+            inner: Arc::new(Inner {
+                state: Mutex::new(state),
+                persistence,
+            }),
+            identity: Arc::new(LogsIdentity::default()),
+        }
+    }
+
+    /// A panic elsewhere while holding the lock leaves consistent data (every mutation is a single
+    /// insert or push), so a poisoned lock is still usable.
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn persistence(&self) -> Option<&Persistence> {
+        self.inner.persistence.as_ref()
+    }
+
+    fn group_arn(&self, group: &str) -> String {
+        format!(
+            "arn:aws:logs:{}:{}:log-group:{group}",
+            self.identity.region, self.identity.account_id
+        )
+    }
+
+    pub fn create_log_group(&self, group: &str) -> Result<(), LogsError> {
+        self.create_log_group_at(group, now_millis())
+    }
+
+    fn create_log_group_at(&self, group: &str, now_ms: i64) -> Result<(), LogsError> {
+        validate_group_name(group)?;
+        let mut state = self.state();
+        if state.groups.contains_key(group) {
+            return Err(LogsError::LogGroupAlreadyExists);
+        }
+        let log_group = LogGroup {
+            creation_time: now_ms,
+            retention_in_days: None,
+            streams: BTreeMap::new(),
+        };
+        if let Some(persistence) = self.persistence() {
+            persistence.write_group(group, &log_group)?;
+        }
+        state.groups.insert(group.to_string(), log_group);
+        Ok(())
+    }
+
+    pub fn create_log_stream(&self, group: &str, stream: &str) -> Result<(), LogsError> {
+        validate_stream_name(stream)?;
+        let now_ms = now_millis();
+        let mut state = self.state();
+        let log_group = state
+            .groups
+            .get_mut(group)
+            .ok_or(LogsError::LogGroupNotFound)?;
+        if log_group.streams.contains_key(stream) {
+            return Err(LogsError::LogStreamAlreadyExists);
+        }
+        if let Some(persistence) = self.persistence() {
+            persistence.write_stream(group, stream, now_ms)?;
+        }
+        log_group
+            .streams
+            .insert(stream.to_string(), LogStream::new(now_ms));
+        Ok(())
+    }
+
+    /// Create the group and the stream unless they exist: what a writer inside the emulator (a rule
+    /// action) wants before [`LogsStore::put_log_events`].
+    pub fn ensure_log_stream(&self, group: &str, stream: &str) -> Result<(), LogsError> {
+        match self.create_log_group(group) {
+            Ok(()) | Err(LogsError::LogGroupAlreadyExists) => {}
+            Err(error) => return Err(error),
+        }
+        match self.create_log_stream(group, stream) {
+            Ok(()) | Err(LogsError::LogStreamAlreadyExists) => Ok(()),
+            Err(error) => Err(error),
+        }
+    }
+
+    pub fn delete_log_group(&self, group: &str) -> Result<(), LogsError> {
+        let mut state = self.state();
+        if !state.groups.contains_key(group) {
+            return Err(LogsError::LogGroupNotFound);
+        }
+        if let Some(persistence) = self.persistence() {
+            persistence.remove_group(group)?;
+        }
+        state.groups.remove(group);
+        Ok(())
+    }
+
+    pub fn delete_log_stream(&self, group: &str, stream: &str) -> Result<(), LogsError> {
+        let mut state = self.state();
+        let log_group = state
+            .groups
+            .get_mut(group)
+            .ok_or(LogsError::LogGroupNotFound)?;
+        if !log_group.streams.contains_key(stream) {
+            return Err(LogsError::LogStreamNotFound);
+        }
+        if let Some(persistence) = self.persistence() {
+            persistence.remove_stream(group, stream)?;
+        }
+        log_group.streams.remove(stream);
+        Ok(())
+    }
+
+    /// Set the group's retention; older events stop being readable and are refused as expired.
+    pub fn put_retention_policy(&self, group: &str, days: u32) -> Result<(), LogsError> {
+        if !RETENTION_DAYS.contains(&days) {
+            return Err(LogsError::invalid(format!(
+                "1 validation error detected: Value '{days}' at 'retentionInDays' failed to satisfy \
+                 constraint: Member must satisfy enum value set: {RETENTION_DAYS:?}"
+            )));
+        }
+        self.set_retention(group, Some(days))
+    }
+
+    pub fn delete_retention_policy(&self, group: &str) -> Result<(), LogsError> {
+        self.set_retention(group, None)
+    }
+
+    fn set_retention(&self, group: &str, days: Option<u32>) -> Result<(), LogsError> {
+        let mut state = self.state();
+        let log_group = state
+            .groups
+            .get_mut(group)
+            .ok_or(LogsError::LogGroupNotFound)?;
+        let previous = log_group.retention_in_days;
+        log_group.retention_in_days = days;
+        if let Some(persistence) = self.persistence()
+            && let Err(error) = persistence.write_group(group, log_group)
+        {
+            log_group.retention_in_days = previous;
+            return Err(error);
+        }
+        Ok(())
+    }
+
+    pub fn describe_log_groups(
+        &self,
+        request: &DescribeLogGroupsRequest,
+    ) -> Result<DescribeLogGroupsResponse, LogsError> {
+        let limit = page_limit(request.limit, MAX_DESCRIBE_LIMIT)?;
+        let offset = offset_token(request.next_token.as_deref())?;
+        let prefix = request.log_group_name_prefix.as_deref().unwrap_or("");
+        let state = self.state();
+        let matching: Vec<(&String, &LogGroup)> = state
+            .groups
+            .iter()
+            .filter(|(name, _)| name.starts_with(prefix))
+            .collect();
+        let log_groups = matching
+            .iter()
+            .skip(offset)
+            .take(limit)
+            .map(|(name, group)| {
+                let arn = self.group_arn(name);
+                LogGroupDescription {
+                    log_group_name: (*name).clone(),
+                    creation_time: group.creation_time,
+                    retention_in_days: group.retention_in_days,
+                    metric_filter_count: 0,
+                    arn: format!("{arn}:*"),
+                    log_group_arn: arn,
+                    stored_bytes: group.streams.values().map(|s| s.stored_bytes).sum(),
+                    log_group_class: "STANDARD".to_string(),
+                }
+            })
+            .collect();
+        let next_offset = offset + limit;
+        Ok(DescribeLogGroupsResponse {
+            log_groups,
+            next_token: (next_offset < matching.len()).then(|| next_offset.to_string()),
+        })
+    }
+
+    pub fn describe_log_streams(
+        &self,
+        request: &DescribeLogStreamsRequest,
+    ) -> Result<DescribeLogStreamsResponse, LogsError> {
+        let group_name = group_name_of(
+            request.log_group_name.as_deref(),
+            request.log_group_identifier.as_deref(),
+        )?;
+        let limit = page_limit(request.limit, MAX_DESCRIBE_LIMIT)?;
+        let offset = offset_token(request.next_token.as_deref())?;
+        let by_last_event = match request.order_by.as_deref() {
+            None | Some("LogStreamName") => false,
+            Some("LastEventTime") => true,
+            Some(other) => {
+                return Err(LogsError::invalid(format!(
+                    "1 validation error detected: Value '{other}' at 'orderBy' failed to satisfy \
+                     constraint: Member must satisfy enum value set: [LogStreamName, LastEventTime]"
+                )));
+            }
+        };
+        if by_last_event && request.log_stream_name_prefix.is_some() {
+            return Err(LogsError::invalid(
+                "Cannot order by LastEventTime with a logStreamNamePrefix.",
+            ));
+        }
+        let prefix = request.log_stream_name_prefix.as_deref().unwrap_or("");
+        let state = self.state();
+        let group = state
+            .groups
+            .get(group_name)
+            .ok_or(LogsError::LogGroupNotFound)?;
+        let mut streams: Vec<(&String, &LogStream)> = group
+            .streams
+            .iter()
+            .filter(|(name, _)| name.starts_with(prefix))
+            .collect();
+        if by_last_event {
+            streams.sort_by_key(|(name, stream)| {
+                (stream.events.last().map(|event| event.timestamp), *name)
+            });
+        }
+        if request.descending.unwrap_or(false) {
+            streams.reverse();
+        }
+        let group_arn = self.group_arn(group_name);
+        let log_streams = streams
+            .iter()
+            .skip(offset)
+            .take(limit)
+            .map(|(name, stream)| LogStreamDescription {
+                log_stream_name: (*name).clone(),
+                creation_time: stream.creation_time,
+                first_event_timestamp: stream.events.first().map(|event| event.timestamp),
+                last_event_timestamp: stream.events.last().map(|event| event.timestamp),
+                last_ingestion_time: stream.last_ingestion_time,
+                arn: format!("{group_arn}:log-stream:{name}"),
+                stored_bytes: stream.stored_bytes,
+            })
+            .collect();
+        let next_offset = offset + limit;
+        Ok(DescribeLogStreamsResponse {
+            log_streams,
+            next_token: (next_offset < streams.len()).then(|| next_offset.to_string()),
+        })
+    }
+
+    /// PutLogEvents at the current time. See [`LogsStore::put_log_events_at`].
+    pub fn put_log_events(
+        &self,
+        group: &str,
+        stream: &str,
+        events: &[InputLogEvent],
+    ) -> Result<PutLogEventsResponse, LogsError> {
+        self.put_log_events_at(group, stream, events, now_millis())
+    }
+
+    /// PutLogEvents with AWS's checks (aws-sdk-cloudwatchlogs API text, rust-ecosystem 2): the group
+    /// and stream must exist; 1–10,000 events; at most 1 MiB counting 26 bytes per event; in
+    /// chronological order; events older than 14 days (or the retention), or more than 2 h ahead of
+    /// `now_ms`, are refused one by one and reported in `rejectedLogEventsInfo`, the others stored; the
+    /// stored ones may not span more than 24 h. Sequence tokens are ignored.
+    pub fn put_log_events_at(
+        &self,
+        group: &str,
+        stream: &str,
+        events: &[InputLogEvent],
+        now_ms: i64,
+    ) -> Result<PutLogEventsResponse, LogsError> {
+        if events.is_empty() || events.len() > MAX_EVENTS_PER_BATCH {
+            return Err(LogsError::invalid(format!(
+                "1 validation error detected: Value at 'logEvents' failed to satisfy constraint: \
+                 Member must have length less than or equal to {MAX_EVENTS_PER_BATCH} and greater than or equal to 1 (got {})",
+                events.len()
+            )));
+        }
+        let batch_bytes: usize = events
+            .iter()
+            .map(|event| event.message.len() + EVENT_OVERHEAD_BYTES)
+            .sum();
+        if batch_bytes > MAX_BATCH_BYTES {
+            return Err(LogsError::invalid(format!(
+                "Upload too large: {batch_bytes} bytes exceeds limit of {MAX_BATCH_BYTES}"
+            )));
+        }
+        if events.iter().any(|event| event.message.is_empty()) {
+            return Err(LogsError::invalid(
+                "1 validation error detected: Value '' at 'logEvents.message' failed to satisfy \
+                 constraint: Member must have length greater than or equal to 1",
+            ));
+        }
+        if events
+            .windows(2)
+            .any(|pair| pair[1].timestamp < pair[0].timestamp)
+        {
+            return Err(LogsError::invalid(
+                "Log events in a single PutLogEvents request must be in chronological order.",
+            ));
+        }
+
+        let mut state = self.state();
+        let next_seq = state.next_seq;
+        let log_group = state
+            .groups
+            .get_mut(group)
+            .ok_or(LogsError::LogGroupNotFound)?;
+        let retention_limit = log_group
+            .retention_in_days
+            .map(|days| now_ms - i64::from(days) * DAY_MS);
+        let log_stream = log_group
+            .streams
+            .get_mut(stream)
+            .ok_or(LogsError::LogStreamNotFound)?;
+
+        // The batch is sorted, so the refused events are a prefix (too old / expired) and a suffix
+        // (too new).
+        let too_old_end = events.partition_point(|e| e.timestamp < now_ms - MAX_EVENT_AGE_MS);
+        let expired_end =
+            retention_limit.map_or(0, |limit| events.partition_point(|e| e.timestamp < limit));
+        let too_new_start = events.partition_point(|e| e.timestamp <= now_ms + MAX_EVENT_FUTURE_MS);
+        let accepted_start = too_old_end.max(expired_end).min(too_new_start);
+        let accepted = &events[accepted_start..too_new_start];
+        if let (Some(first), Some(last)) = (accepted.first(), accepted.last())
+            && last.timestamp - first.timestamp > MAX_BATCH_SPAN_MS
+        {
+            return Err(LogsError::invalid(
+                "The batch of log events in a single PutLogEvents request cannot span more than 24 hours.",
+            ));
+        }
+
+        let stored: Vec<StoredEvent> = accepted
+            .iter()
+            .zip(next_seq..)
+            .map(|(event, seq)| StoredEvent {
+                timestamp: event.timestamp,
+                ingestion_time: now_ms,
+                seq,
+                message: event.message.clone(),
+            })
+            .collect();
+        if let Some(persistence) = self.persistence() {
+            persistence.append_events(group, stream, &stored)?;
+        }
+        log_stream.insert_sorted(stored);
+        state.next_seq = next_seq + accepted.len() as u64;
+
+        let rejected = RejectedLogEventsInfo {
+            too_new_log_event_start_index: (too_new_start < events.len()).then_some(too_new_start),
+            too_old_log_event_end_index: (too_old_end > 0).then_some(too_old_end),
+            expired_log_event_end_index: (expired_end > 0).then_some(expired_end),
+        };
+        Ok(PutLogEventsResponse {
+            next_sequence_token: Some(format!("{:056}", state.next_seq)),
+            rejected_log_events_info: (rejected != RejectedLogEventsInfo::default())
+                .then_some(rejected),
+        })
+    }
+
+    /// GetLogEvents: without a token, the oldest (`startFromHead`) or newest `limit` events; with a
+    /// token, the page after (`f/`) or before (`b/`) it. At the end of the stream the forward token
+    /// comes back unchanged, which is how AWS clients know to stop.
+    pub fn get_log_events(
+        &self,
+        request: &GetLogEventsRequest,
+    ) -> Result<GetLogEventsResponse, LogsError> {
+        self.get_log_events_at(request, now_millis())
+    }
+
+    fn get_log_events_at(
+        &self,
+        request: &GetLogEventsRequest,
+        now_ms: i64,
+    ) -> Result<GetLogEventsResponse, LogsError> {
+        let group_name = group_name_of(
+            request.log_group_name.as_deref(),
+            request.log_group_identifier.as_deref(),
+        )?;
+        let limit = page_limit(request.limit, MAX_EVENTS_PER_PAGE)?;
+        let token = request
+            .next_token
+            .as_deref()
+            .map(StreamToken::parse)
+            .transpose()?;
+        let state = self.state();
+        let group = state
+            .groups
+            .get(group_name)
+            .ok_or(LogsError::LogGroupNotFound)?;
+        let stream = group
+            .streams
+            .get(&request.log_stream_name)
+            .ok_or(LogsError::LogStreamNotFound)?;
+        let window = TimeWindow {
+            start: request.start_time,
+            end: request.end_time,
+            not_before: group
+                .retention_in_days
+                .map(|days| now_ms - i64::from(days) * DAY_MS),
+        };
+        let readable = stream
+            .events
+            .iter()
+            .filter(|event| window.contains(event.timestamp));
+        let page = match token {
+            None => take_page(readable, limit, !request.start_from_head.unwrap_or(false)),
+            Some(StreamToken::Forward(after)) => {
+                take_page(readable.filter(|e| e.key() > after), limit, false)
+            }
+            Some(StreamToken::Backward(before)) => {
+                take_page(readable.filter(|e| e.key() < before), limit, true)
+            }
+        };
+        let (next_forward_token, next_backward_token) = match (page.first(), page.last(), token) {
+            (Some(first), Some(last), _) => {
+                (forward_token(last.key()), backward_token(first.key()))
+            }
+            (_, _, None) => (forward_token(0), backward_token(0)),
+            (_, _, Some(StreamToken::Forward(after))) => (
+                forward_token(after),
+                backward_token(after.saturating_add(1)),
+            ),
+            (_, _, Some(StreamToken::Backward(before))) => (
+                forward_token(before.saturating_sub(1)),
+                backward_token(before),
+            ),
+        };
+        Ok(GetLogEventsResponse {
+            events: page
+                .into_iter()
+                .map(|event| OutputLogEvent {
+                    timestamp: event.timestamp,
+                    message: event.message.clone(),
+                    ingestion_time: event.ingestion_time,
+                })
+                .collect(),
+            next_forward_token,
+            next_backward_token,
+        })
+    }
+
+    /// FilterLogEvents across the group's streams (or the listed ones), interleaved by time, with the
+    /// [`FilterPattern`] subset documented there. `nextToken` is present only while more events match.
+    pub fn filter_log_events(
+        &self,
+        request: &FilterLogEventsRequest,
+    ) -> Result<FilterLogEventsResponse, LogsError> {
+        let group_name = group_name_of(
+            request.log_group_name.as_deref(),
+            request.log_group_identifier.as_deref(),
+        )?;
+        if request.log_stream_names.is_some() && request.log_stream_name_prefix.is_some() {
+            return Err(LogsError::invalid(
+                "Cannot specify both logStreamNames and logStreamNamePrefix.",
+            ));
+        }
+        let limit = page_limit(request.limit, MAX_EVENTS_PER_PAGE)?;
+        let after = match request.next_token.as_deref() {
+            None => 0,
+            Some(token) => token.parse::<u128>().map_err(|_| invalid_token())?,
+        };
+        let pattern = FilterPattern::parse(request.filter_pattern.as_deref())?;
+        let now_ms = now_millis();
+        let state = self.state();
+        let group = state
+            .groups
+            .get(group_name)
+            .ok_or(LogsError::LogGroupNotFound)?;
+        let streams: Vec<(&String, &LogStream)> = match &request.log_stream_names {
+            Some(names) => names
+                .iter()
+                .map(|name| {
+                    group
+                        .streams
+                        .get_key_value(name)
+                        .ok_or(LogsError::LogStreamNotFound)
+                })
+                .collect::<Result<_, _>>()?,
+            None => {
+                let prefix = request.log_stream_name_prefix.as_deref().unwrap_or("");
+                group
+                    .streams
+                    .iter()
+                    .filter(|(name, _)| name.starts_with(prefix))
+                    .collect()
+            }
+        };
+        let window = TimeWindow {
+            start: request.start_time,
+            end: request.end_time,
+            not_before: group
+                .retention_in_days
+                .map(|days| now_ms - i64::from(days) * DAY_MS),
+        };
+        let mut matching: Vec<(&String, &StoredEvent)> = streams
+            .iter()
+            .flat_map(|(name, stream)| stream.events.iter().map(move |event| (*name, event)))
+            .filter(|(_, event)| {
+                event.key() > after
+                    && window.contains(event.timestamp)
+                    && pattern.matches(&event.message)
+            })
+            .collect();
+        matching.sort_by_key(|(_, event)| event.key());
+        let mut bytes = 0;
+        let mut events = Vec::new();
+        for (stream_name, event) in &matching {
+            bytes += event.size();
+            if events.len() >= limit || (bytes > MAX_PAGE_BYTES && !events.is_empty()) {
+                break;
+            }
+            events.push(FilteredLogEvent {
+                log_stream_name: (*stream_name).clone(),
+                timestamp: event.timestamp,
+                message: event.message.clone(),
+                ingestion_time: event.ingestion_time,
+                event_id: format!("{:056}", event.key()),
+            });
+        }
+        // The token is the position of the last returned event; absent once everything was returned.
+        let next_token = if events.len() < matching.len() {
+            matching[..events.len()]
+                .last()
+                .map(|(_, event)| event.key().to_string())
+        } else {
+            None
+        };
+        Ok(FilterLogEventsResponse {
+            events,
+            searched_log_streams: streams
+                .iter()
+                .map(|(name, _)| SearchedLogStream {
+                    log_stream_name: (*name).clone(),
+                    searched_completely: true,
+                })
+                .collect(),
+            next_token,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_800_000_000_000;
+
+    fn event(timestamp: i64, message: &str) -> InputLogEvent {
+        InputLogEvent {
+            timestamp,
+            message: message.to_string(),
+        }
+    }
+
+    fn store_with_stream() -> LogsStore {
+        let store = LogsStore::in_memory();
+        store.ensure_log_stream("/iot/presence", "pi-1").unwrap();
+        store
+    }
+
+    fn read_all(store: &LogsStore, from_head: bool) -> GetLogEventsResponse {
+        store
+            .get_log_events_at(
+                &GetLogEventsRequest {
+                    log_group_name: Some("/iot/presence".into()),
+                    log_stream_name: "pi-1".into(),
+                    start_from_head: Some(from_head),
+                    ..Default::default()
+                },
+                NOW,
+            )
+            .unwrap()
+    }
+
+    #[test]
+    fn out_of_window_events_are_rejected_individually() {
+        let store = store_with_stream();
+        let batch = [
+            event(NOW - MAX_EVENT_AGE_MS - 1, "too old"),
+            event(NOW - 1000, "ok 1"),
+            event(NOW, "ok 2"),
+            event(NOW + MAX_EVENT_FUTURE_MS + 1, "too new"),
+        ];
+        let response = store
+            .put_log_events_at("/iot/presence", "pi-1", &batch, NOW)
+            .unwrap();
+        assert_eq!(
+            response.rejected_log_events_info,
+            Some(RejectedLogEventsInfo {
+                too_new_log_event_start_index: Some(3),
+                too_old_log_event_end_index: Some(1),
+                expired_log_event_end_index: None,
+            })
+        );
+        let messages: Vec<_> = read_all(&store, true)
+            .events
+            .into_iter()
+            .map(|e| e.message)
+            .collect();
+        assert_eq!(messages, ["ok 1", "ok 2"]);
+    }
+
+    #[test]
+    fn retention_expires_events() {
+        let store = store_with_stream();
+        store.put_retention_policy("/iot/presence", 1).unwrap();
+        let response = store
+            .put_log_events_at(
+                "/iot/presence",
+                "pi-1",
+                &[event(NOW - 2 * DAY_MS, "expired"), event(NOW, "kept")],
+                NOW,
+            )
+            .unwrap();
+        let rejected = response.rejected_log_events_info.unwrap();
+        assert_eq!(rejected.expired_log_event_end_index, Some(1));
+        assert_eq!(rejected.too_old_log_event_end_index, None);
+        assert!(store.put_retention_policy("/iot/presence", 2).is_err());
+    }
+
+    #[test]
+    fn batch_checks() {
+        let store = store_with_stream();
+        let put = |events: &[InputLogEvent]| {
+            store.put_log_events_at("/iot/presence", "pi-1", events, NOW)
+        };
+        assert!(matches!(put(&[]), Err(LogsError::InvalidParameter(_))));
+        assert!(matches!(
+            put(&[event(NOW, "b"), event(NOW - 1, "a")]),
+            Err(LogsError::InvalidParameter(m)) if m.contains("chronological")
+        ));
+        assert!(matches!(
+            put(&[event(NOW - MAX_BATCH_SPAN_MS - 1, "a"), event(NOW, "b")]),
+            Err(LogsError::InvalidParameter(m)) if m.contains("24 hours")
+        ));
+        let many = vec![event(NOW, "x"); MAX_EVENTS_PER_BATCH + 1];
+        assert!(put(&many).is_err());
+        assert!(put(&many[..MAX_EVENTS_PER_BATCH]).is_ok());
+        // Exactly 1 MiB including the 26 bytes is accepted, one more byte is not.
+        let exact = "x".repeat(MAX_BATCH_BYTES - EVENT_OVERHEAD_BYTES);
+        assert!(put(&[event(NOW, &exact)]).is_ok());
+        let over = "x".repeat(MAX_BATCH_BYTES - EVENT_OVERHEAD_BYTES + 1);
+        assert!(put(&[event(NOW, &over)]).is_err());
+        assert!(matches!(
+            store.put_log_events_at("/nope", "pi-1", &[event(NOW, "a")], NOW),
+            Err(LogsError::LogGroupNotFound)
+        ));
+        assert!(matches!(
+            store.put_log_events_at("/iot/presence", "nope", &[event(NOW, "a")], NOW),
+            Err(LogsError::LogStreamNotFound)
+        ));
+    }
+
+    #[test]
+    fn tokens_page_forward_and_backward_and_stop_at_the_end() {
+        let store = store_with_stream();
+        let batch: Vec<_> = (0..5)
+            .map(|i| event(NOW - 5 + i, &format!("m{i}")))
+            .collect();
+        store
+            .put_log_events_at("/iot/presence", "pi-1", &batch, NOW)
+            .unwrap();
+        let request = |token: Option<String>, from_head: Option<bool>| GetLogEventsRequest {
+            log_group_name: Some("/iot/presence".into()),
+            log_stream_name: "pi-1".into(),
+            limit: Some(2),
+            next_token: token,
+            start_from_head: from_head,
+            ..Default::default()
+        };
+        let messages = |page: &GetLogEventsResponse| -> Vec<String> {
+            page.events.iter().map(|e| e.message.clone()).collect()
+        };
+        let tail = store.get_log_events_at(&request(None, None), NOW).unwrap();
+        assert_eq!(messages(&tail), ["m3", "m4"]);
+        let before = store
+            .get_log_events_at(&request(Some(tail.next_backward_token.clone()), None), NOW)
+            .unwrap();
+        assert_eq!(messages(&before), ["m1", "m2"]);
+
+        let head = store
+            .get_log_events_at(&request(None, Some(true)), NOW)
+            .unwrap();
+        assert_eq!(messages(&head), ["m0", "m1"]);
+        let mut seen = messages(&head);
+        let mut token = head.next_forward_token;
+        loop {
+            let page = store
+                .get_log_events_at(&request(Some(token.clone()), None), NOW)
+                .unwrap();
+            seen.extend(messages(&page));
+            if page.next_forward_token == token {
+                break;
+            }
+            token = page.next_forward_token;
+        }
+        assert_eq!(seen, ["m0", "m1", "m2", "m3", "m4"]);
+
+        // New events show up after the token that ended the previous read.
+        store
+            .put_log_events_at("/iot/presence", "pi-1", &[event(NOW, "m5")], NOW)
+            .unwrap();
+        let page = store
+            .get_log_events_at(&request(Some(token), None), NOW)
+            .unwrap();
+        assert_eq!(messages(&page), ["m5"]);
+    }
+
+    #[test]
+    fn late_batches_are_read_in_timestamp_order() {
+        let store = store_with_stream();
+        store
+            .put_log_events_at("/iot/presence", "pi-1", &[event(NOW, "late")], NOW)
+            .unwrap();
+        store
+            .put_log_events_at("/iot/presence", "pi-1", &[event(NOW - 10, "early")], NOW)
+            .unwrap();
+        let messages: Vec<_> = read_all(&store, true)
+            .events
+            .into_iter()
+            .map(|e| e.message)
+            .collect();
+        assert_eq!(messages, ["early", "late"]);
+    }
+
+    #[test]
+    fn filter_interleaves_streams_and_paginates() {
+        let store = store_with_stream();
+        store.create_log_stream("/iot/presence", "pi-2").unwrap();
+        let now = now_millis();
+        for (stream, offset, message) in [
+            (
+                "pi-1",
+                3,
+                r#"{"clientId":"pi-1","eventType":"disconnected"}"#,
+            ),
+            (
+                "pi-2",
+                2,
+                r#"{"clientId":"pi-2","eventType":"disconnected"}"#,
+            ),
+            ("pi-1", 1, r#"{"clientId":"pi-1","eventType":"connected"}"#),
+        ] {
+            store
+                .put_log_events("/iot/presence", stream, &[event(now - offset, message)])
+                .unwrap();
+        }
+        let request = FilterLogEventsRequest {
+            log_group_name: Some("/iot/presence".into()),
+            filter_pattern: Some(r#"{ $.eventType = "disconnected" }"#.into()),
+            limit: Some(1),
+            ..Default::default()
+        };
+        let first = store.filter_log_events(&request).unwrap();
+        assert_eq!(first.events.len(), 1);
+        assert_eq!(first.events[0].log_stream_name, "pi-1");
+        assert_eq!(first.searched_log_streams.len(), 2);
+        let second = store
+            .filter_log_events(&FilterLogEventsRequest {
+                next_token: first.next_token.clone(),
+                ..request.clone()
+            })
+            .unwrap();
+        assert_eq!(second.events[0].log_stream_name, "pi-2");
+        assert_eq!(second.next_token, None);
+    }
+
+    #[test]
+    fn arns_use_the_configured_identity() {
+        let store = LogsStore::in_memory().with_identity(LogsIdentity {
+            region: "eu-west-1".into(),
+            account_id: "123456789012".into(),
+        });
+        store.ensure_log_stream("/g", "s").unwrap();
+        let groups = store
+            .describe_log_groups(&DescribeLogGroupsRequest::default())
+            .unwrap();
+        assert_eq!(
+            groups.log_groups[0].log_group_arn,
+            "arn:aws:logs:eu-west-1:123456789012:log-group:/g"
+        );
+        let streams = store
+            .describe_log_streams(&DescribeLogStreamsRequest {
+                log_group_name: Some("/g".into()),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(
+            streams.log_streams[0].arn,
+            "arn:aws:logs:eu-west-1:123456789012:log-group:/g:log-stream:s"
+        );
+    }
+
+    #[test]
+    fn state_directory_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = LogsStore::open(dir.path()).unwrap();
+            store
+                .ensure_log_stream("/aws/lambda/x", "2026/11/26/[$LATEST]abc")
+                .unwrap();
+            store.put_retention_policy("/aws/lambda/x", 7).unwrap();
+            store
+                .put_log_events_at(
+                    "/aws/lambda/x",
+                    "2026/11/26/[$LATEST]abc",
+                    &[event(NOW - 1, "one"), event(NOW, "two")],
+                    NOW,
+                )
+                .unwrap();
+            store.ensure_log_stream("/gone", "s").unwrap();
+            store.delete_log_group("/gone").unwrap();
+        }
+        let reopened = LogsStore::open(dir.path()).unwrap();
+        let groups = reopened
+            .describe_log_groups(&DescribeLogGroupsRequest::default())
+            .unwrap();
+        assert_eq!(groups.log_groups.len(), 1);
+        assert_eq!(groups.log_groups[0].retention_in_days, Some(7));
+        let page = reopened
+            .get_log_events_at(
+                &GetLogEventsRequest {
+                    log_group_name: Some("/aws/lambda/x".into()),
+                    log_stream_name: "2026/11/26/[$LATEST]abc".into(),
+                    start_from_head: Some(true),
+                    ..Default::default()
+                },
+                NOW,
+            )
+            .unwrap();
+        let messages: Vec<_> = page.events.into_iter().map(|e| e.message).collect();
+        assert_eq!(messages, ["one", "two"]);
+        // Sequence numbers continue after a reload, so new events sort after old ones.
+        reopened
+            .put_log_events_at(
+                "/aws/lambda/x",
+                "2026/11/26/[$LATEST]abc",
+                &[event(NOW, "three")],
+                NOW,
+            )
+            .unwrap();
+        assert_eq!(reopened.state().next_seq, 4);
+    }
+}

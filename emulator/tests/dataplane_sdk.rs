@@ -1,0 +1,467 @@
+//! Wire compatibility of the data-plane API with the real `aws-sdk-iotdataplane` client: every operation
+//! and its errors, against the router served on 127.0.0.1 (reference 3.10).
+
+use std::sync::Arc;
+
+use aws_sdk_iotdataplane::Client;
+use aws_sdk_iotdataplane::config::retry::RetryConfig;
+use aws_sdk_iotdataplane::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_iotdataplane::error::ProvideErrorMetadata;
+use aws_sdk_iotdataplane::primitives::Blob;
+use aws_sdk_iotdataplane::types::PayloadFormatIndicator;
+use base64::Engine;
+use iot_emulator::dataplane::DataPlane;
+use iot_emulator::shadow::{
+    Publisher, QoS, RecordingPublisher, SHADOW_RESPONSE_QOS, ShadowService, ShadowStore,
+};
+use serde_json::{Value, json};
+
+struct Emulator {
+    client: Client,
+    address: std::net::SocketAddr,
+    publisher: Arc<RecordingPublisher>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Emulator {
+    async fn start() -> Self {
+        let publisher = Arc::new(RecordingPublisher::new());
+        let shadows = Arc::new(ShadowService::new(
+            ShadowStore::in_memory(),
+            publisher.clone() as Arc<dyn Publisher>,
+        ));
+        let router = DataPlane::new(shadows, publisher.clone()).router();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async {
+                    let _ = stop.await;
+                })
+                .await
+                .unwrap();
+        });
+        let config = aws_sdk_iotdataplane::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("eu-west-1"))
+            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+            .endpoint_url(format!("http://{address}"))
+            .retry_config(RetryConfig::disabled())
+            .build();
+        Self {
+            client: Client::from_conf(config),
+            address,
+            publisher,
+            shutdown: Some(shutdown),
+            server,
+        }
+    }
+
+    async fn stop(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        self.server.await.unwrap();
+    }
+}
+
+fn json_of(blob: Option<&Blob>) -> Value {
+    serde_json::from_slice(blob.unwrap().as_ref()).unwrap()
+}
+
+#[tokio::test]
+async fn shadow_lifecycle_classic_and_named() {
+    let emulator = Emulator::start().await;
+    let client = &emulator.client;
+
+    let updated = client
+        .update_thing_shadow()
+        .thing_name("pi-1")
+        .payload(Blob::new(
+            json!({"state": {"desired": {"led": "on"}}, "clientToken": "sdk"}).to_string(),
+        ))
+        .send()
+        .await
+        .unwrap();
+    let accepted = json_of(updated.payload());
+    assert_eq!(accepted["state"], json!({"desired": {"led": "on"}}));
+    assert_eq!(accepted["version"], 1);
+    assert_eq!(accepted["clientToken"], "sdk");
+
+    // The HTTP update published the MQTT messages (reference 3.2).
+    let published = emulator.publisher.take();
+    let topics: Vec<_> = published.iter().map(|m| m.topic.as_str()).collect();
+    assert_eq!(
+        topics,
+        [
+            "$aws/things/pi-1/shadow/update/accepted",
+            "$aws/things/pi-1/shadow/update/documents",
+            "$aws/things/pi-1/shadow/update/delta",
+        ]
+    );
+    assert!(published.iter().all(|m| m.qos == SHADOW_RESPONSE_QOS));
+
+    let got = client
+        .get_thing_shadow()
+        .thing_name("pi-1")
+        .send()
+        .await
+        .unwrap();
+    let document = json_of(got.payload());
+    assert_eq!(document["state"]["delta"], json!({"led": "on"}));
+    assert_eq!(document["version"], 1);
+
+    client
+        .update_thing_shadow()
+        .thing_name("pi-1")
+        .shadow_name("config")
+        .payload(Blob::new(r#"{"state":{"reported":{"interval":30}}}"#))
+        .send()
+        .await
+        .unwrap();
+    client
+        .update_thing_shadow()
+        .thing_name("pi-1")
+        .shadow_name("$meta:a_b-c")
+        .payload(Blob::new(r#"{"state":{"reported":{"x":1}}}"#))
+        .send()
+        .await
+        .unwrap();
+    let named = client
+        .get_thing_shadow()
+        .thing_name("pi-1")
+        .shadow_name("config")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        json_of(named.payload())["state"]["reported"],
+        json!({"interval": 30})
+    );
+
+    let list = client
+        .list_named_shadows_for_thing()
+        .thing_name("pi-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(list.results(), ["$meta:a_b-c", "config"]);
+    assert!(list.timestamp() > 0);
+    assert_eq!(list.next_token(), None);
+    let first_page = client
+        .list_named_shadows_for_thing()
+        .thing_name("pi-1")
+        .page_size(1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first_page.results(), ["$meta:a_b-c"]);
+    let second_page = client
+        .list_named_shadows_for_thing()
+        .thing_name("pi-1")
+        .page_size(1)
+        .next_token(first_page.next_token().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(second_page.results(), ["config"]);
+    assert_eq!(second_page.next_token(), None);
+
+    emulator.publisher.take();
+    let deleted = client
+        .delete_thing_shadow()
+        .thing_name("pi-1")
+        .shadow_name("config")
+        .send()
+        .await
+        .unwrap();
+    let deleted = json_of(Some(deleted.payload()));
+    assert_eq!(deleted["version"], 1);
+    assert_eq!(
+        emulator.publisher.take()[0].topic,
+        "$aws/things/pi-1/shadow/name/config/delete/accepted"
+    );
+
+    let error = client
+        .get_thing_shadow()
+        .thing_name("pi-1")
+        .shadow_name("config")
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(error.is_resource_not_found_exception(), "{error:?}");
+    assert_eq!(
+        error.message(),
+        Some("No shadow exists with name: 'pi-1~config'")
+    );
+    emulator.stop().await;
+}
+
+#[tokio::test]
+async fn shadow_errors_have_the_sdk_exception_types() {
+    let emulator = Emulator::start().await;
+    let client = &emulator.client;
+
+    let missing = client
+        .get_thing_shadow()
+        .thing_name("nobody")
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(missing.is_resource_not_found_exception(), "{missing:?}");
+    assert_eq!(
+        missing.message(),
+        Some("No shadow exists with name: 'nobody'")
+    );
+
+    let delete_missing = client
+        .delete_thing_shadow()
+        .thing_name("nobody")
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(delete_missing.is_resource_not_found_exception());
+
+    let invalid = client
+        .update_thing_shadow()
+        .thing_name("pi-1")
+        .payload(Blob::new(r#"{"state":{"desired":{"a":1}},"#))
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(invalid.is_invalid_request_exception(), "{invalid:?}");
+    assert_eq!(invalid.message(), Some("Invalid JSON"));
+
+    client
+        .update_thing_shadow()
+        .thing_name("pi-1")
+        .payload(Blob::new(r#"{"state":{"reported":{"a":1}}}"#))
+        .send()
+        .await
+        .unwrap();
+    let conflict = client
+        .update_thing_shadow()
+        .thing_name("pi-1")
+        .payload(Blob::new(r#"{"state":{"reported":{"a":2}},"version":5}"#))
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(conflict.is_conflict_exception(), "{conflict:?}");
+    assert_eq!(conflict.message(), Some("Version conflict"));
+
+    // The merged state is over 8 KB (reference 3.9).
+    let big = json!({"state": {"reported": {"blob": "x".repeat(9000)}}}).to_string();
+    let too_large = client
+        .update_thing_shadow()
+        .thing_name("pi-1")
+        .payload(Blob::new(big))
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(
+        too_large.is_request_entity_too_large_exception(),
+        "{too_large:?}"
+    );
+
+    // A body over the 128 KB transport limit is refused the same way.
+    let huge = vec![b' '; 200 * 1024];
+    let too_large = client
+        .update_thing_shadow()
+        .thing_name("pi-1")
+        .payload(Blob::new(huge))
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(
+        too_large.is_request_entity_too_large_exception(),
+        "{too_large:?}"
+    );
+
+    let bad_name = client
+        .get_thing_shadow()
+        .thing_name("pi-1")
+        .shadow_name("no spaces allowed")
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(bad_name.is_invalid_request_exception(), "{bad_name:?}");
+
+    let bad_page = client
+        .list_named_shadows_for_thing()
+        .thing_name("pi-1")
+        .page_size(0)
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(bad_page.is_invalid_request_exception(), "{bad_page:?}");
+
+    // Only the failing requests' answers are missing from the MQTT side: one successful update.
+    assert_eq!(emulator.publisher.take().len(), 2);
+    emulator.stop().await;
+}
+
+#[tokio::test]
+async fn publish_forwards_topic_payload_and_options() {
+    let emulator = Emulator::start().await;
+    let client = &emulator.client;
+
+    for topic in [
+        "devices/pi-1/cmd",
+        "/last/will/topic",
+        "$aws/things/pi-1/shadow/update",
+        "a b/ü/%25",
+    ] {
+        client
+            .publish()
+            .topic(topic)
+            .qos(1)
+            .payload(Blob::new(format!("to {topic}")))
+            .send()
+            .await
+            .unwrap();
+    }
+    let published = emulator.publisher.take();
+    let topics: Vec<_> = published.iter().map(|m| m.topic.as_str()).collect();
+    assert_eq!(
+        topics,
+        [
+            "devices/pi-1/cmd",
+            "/last/will/topic",
+            "$aws/things/pi-1/shadow/update",
+            "a b/ü/%25"
+        ]
+    );
+    assert_eq!(published[0].payload, b"to devices/pi-1/cmd");
+    assert!(
+        published
+            .iter()
+            .all(|m| m.qos == QoS::AtLeastOnce && !m.retain)
+    );
+
+    let correlation = base64::engine::general_purpose::STANDARD.encode(b"\x00\x01req");
+    client
+        .publish()
+        .topic("devices/pi-1/state")
+        .retain(true)
+        .content_type("application/json")
+        .response_topic("devices/pi-1/reply")
+        .message_expiry(60)
+        .correlation_data(correlation)
+        .user_properties(r#"[{"deviceName":"alpha"},{"deviceCnt":"45"}]"#)
+        .payload_format_indicator(PayloadFormatIndicator::Utf8Data)
+        .payload(Blob::new("{}"))
+        .send()
+        .await
+        .unwrap();
+    let message = emulator.publisher.take().remove(0);
+    assert_eq!(message.qos, QoS::AtMostOnce, "qos defaults to 0");
+    assert!(message.retain);
+    let properties = message.properties;
+    assert_eq!(properties.content_type.as_deref(), Some("application/json"));
+    assert_eq!(
+        properties.response_topic.as_deref(),
+        Some("devices/pi-1/reply")
+    );
+    assert_eq!(properties.message_expiry_secs, Some(60));
+    assert_eq!(
+        properties.correlation_data.as_deref(),
+        Some(&b"\x00\x01req"[..])
+    );
+    assert_eq!(
+        properties.user_properties,
+        [
+            ("deviceName".to_string(), "alpha".to_string()),
+            ("deviceCnt".to_string(), "45".to_string())
+        ]
+    );
+    assert_eq!(properties.payload_is_utf8, Some(true));
+
+    // An empty retained payload is forwarded (it clears the retained message, reference 3.10).
+    client
+        .publish()
+        .topic("devices/pi-1/state")
+        .retain(true)
+        .send()
+        .await
+        .unwrap();
+    let cleared = emulator.publisher.take().remove(0);
+    assert!(cleared.retain && cleared.payload.is_empty());
+
+    for (topic, qos) in [("devices/+/cmd", 0), ("devices/#", 0), ("a/b", 2)] {
+        let error = client
+            .publish()
+            .topic(topic)
+            .qos(qos)
+            .payload(Blob::new("x"))
+            .send()
+            .await
+            .unwrap_err()
+            .into_service_error();
+        assert!(
+            error.is_invalid_request_exception(),
+            "{topic} {qos}: {error:?}"
+        );
+    }
+    let too_deep = client
+        .publish()
+        .topic("a/b/c/d/e/f/g/h/i")
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(too_deep.is_invalid_request_exception(), "{too_deep:?}");
+
+    let too_large = client
+        .publish()
+        .topic("devices/pi-1/big")
+        .payload(Blob::new(vec![b'x'; 128 * 1024 + 1]))
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(too_large.code(), Some("RequestEntityTooLargeException"));
+    assert!(emulator.publisher.take().is_empty());
+    emulator.stop().await;
+}
+
+#[tokio::test]
+async fn wrong_verb_is_method_not_allowed() {
+    let emulator = Emulator::start().await;
+    // The SDK never sends PUT here, so speak HTTP directly.
+    let response = raw_request(&emulator, "PUT /things/pi-1/shadow HTTP/1.1").await;
+    assert!(response.starts_with("HTTP/1.1 405"), "{response}");
+    assert!(
+        response
+            .to_ascii_lowercase()
+            .contains("x-amzn-errortype: methodnotallowedexception"),
+        "{response}"
+    );
+    emulator.stop().await;
+}
+
+async fn raw_request(emulator: &Emulator, request_line: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let endpoint = emulator.address.to_string();
+    let mut stream = tokio::net::TcpStream::connect(&endpoint).await.unwrap();
+    stream
+        .write_all(
+            format!("{request_line}\r\nHost: {endpoint}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    response
+}
