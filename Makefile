@@ -9,7 +9,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 CARGO     ?= cargo
 FUNCTIONS := disconnect-recorder shadow-reconciler
 
-.PHONY: help setup setup-py setup-apt setup-node test test-rust test-infra lint fmt lambdas synth deploy agent-pi bench bench-init invoke-local clean
+.PHONY: help setup setup-py setup-apt setup-node demo test test-rust test-infra test-e2e lint fmt lambdas synth deploy agent-pi bench bench-init invoke-local clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -40,13 +40,16 @@ $(NODE_STAMP): infra/package-lock.json
 setup-node: $(NODE_STAMP)
 
 setup-apt:
-	@if ! command -v mosquitto >/dev/null; then \
+	@if ! command -v mosquitto >/dev/null || ! command -v mosquitto_sub >/dev/null || ! command -v jq >/dev/null; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto mosquitto-clients >/dev/null; \
-	  else echo "note: install mosquitto (apt-get install mosquitto mosquitto-clients) for the agent's broker tests"; fi; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto mosquitto-clients jq >/dev/null; \
+	  else echo "note: install mosquitto, mosquitto-clients and jq (apt-get install ...) for the broker tests and the demo"; fi; \
 	fi
 
 # ---------------------------------------------------------------------------------------------
+demo: setup ## The whole system on 127.0.0.1: emulator, real functions, real agent (scripts/demo.sh)
+	CARGO="$(CARGO)" scripts/demo.sh
+
 test: setup test-rust test-infra ## Run every test (what CI runs)
 
 # Tests that need mosquitto or the AWS CLI skip (saying so) where they are missing; CI sets
@@ -64,6 +67,10 @@ test-infra: setup-node setup-py
 	cd infra && npm run --silent synth -- -c lambdaAssetsDir=$(CURDIR)/$(SYNTH_CHECK_DIR)/assets -o $(CURDIR)/$(SYNTH_CHECK_DIR)/cdk.out
 	cfn-lint --config-file infra/.cfnlintrc.yaml -- $(SYNTH_CHECK_DIR)/cdk.out/IotPresence.template.json
 	$(CARGO) run --quiet --locked -p iot-policy -- audit $(SYNTH_CHECK_DIR)/cdk.out/IotPresence.template.json --region us-east-1
+
+test-e2e: setup ## Only the end-to-end tests: emulator + real function binaries + real device-agent
+	$(CARGO) build --locked -p disconnect-recorder -p shadow-reconciler -p device-agent
+	$(CARGO) test --locked -p iot-emulator --test e2e_presence --test e2e_agent --test e2e_cli --test lambda_service
 
 lint: ## cargo fmt --check and clippy with warnings as errors
 	$(CARGO) fmt --all -- --check

@@ -212,6 +212,11 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// Replay the outbox in order while connected; on shutdown keep draining until empty or `flush_timeout`.
+///
+/// Reads and removals run right here on the runtime thread: neither waits for the disk (a
+/// removal is a non-durable commit, see [`Outbox::remove`]), and handing them to the blocking
+/// pool cost more (two context switches each) than doing them. Only fsyncing operations (pushes,
+/// the final `sync`) go to the blocking pool.
 pub async fn run_drainer(
     sink: TelemetrySink,
     connection: ConnectionHandle,
@@ -230,14 +235,18 @@ pub async fn run_drainer(
     let mut flush_deadline: Option<tokio::time::Instant> = None;
     let mut retry_tick = tokio::time::interval(Duration::from_millis(500));
     retry_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Whether the outbox may hold entries past `cursor`. Reading only then saves a read
+    // transaction (and a hop to the blocking pool) after every acknowledgement.
+    let mut maybe_unsent = true;
 
     loop {
         // Fill the window, oldest first.
-        if connected && in_flight.len() < max_in_flight {
+        if connected && maybe_unsent && in_flight.len() < max_in_flight {
             let want = max_in_flight - in_flight.len();
             let from = cursor;
-            match blocking(&outbox, move |o| o.read_from(from, want)).await {
+            match outbox.read_from(from, want) {
                 Ok(batch) => {
+                    maybe_unsent = batch.len() == want;
                     for message in batch {
                         match connection
                             .publish_tracked(message.topic, message.payload)
@@ -255,6 +264,7 @@ pub async fn run_drainer(
                             }
                             Err(error) => {
                                 tracing::debug!(%error, "publish not admitted; retrying later");
+                                maybe_unsent = true;
                                 break;
                             }
                         }
@@ -268,7 +278,7 @@ pub async fn run_drainer(
             if !connected {
                 break;
             }
-            if in_flight.is_empty() && blocking(&outbox, |o| o.is_empty()).await.unwrap_or(true) {
+            if in_flight.is_empty() && outbox.is_empty().unwrap_or(true) {
                 break;
             }
         }
@@ -276,6 +286,7 @@ pub async fn run_drainer(
             event = events.recv() => match event {
                 Some(LinkEvent::Connected { session_present }) => {
                     connected = true;
+                    maybe_unsent = true;
                     if !session_present {
                         // The broker forgot our in-flight publishes; rumqttc fails their notices. Start over from
                         // the oldest stored entry so the wire order stays seq order.
@@ -307,14 +318,15 @@ pub async fn run_drainer(
                     generation += 1;
                     in_flight.clear();
                     cursor = 0;
+                    maybe_unsent = true;
                 }
                 report.acknowledged += done.len() as u64;
-                if let Err(error) = blocking(&outbox, move |o| o.remove(&done)).await {
+                if let Err(error) = outbox.remove(&done) {
                     tracing::error!(%error, "cannot remove acknowledged messages; they will be sent again");
                 }
             }
-            _ = sink.wake_drainer.notified() => {}
-            _ = retry_tick.tick() => {}
+            _ = sink.wake_drainer.notified() => maybe_unsent = true,
+            _ = retry_tick.tick() => maybe_unsent = true,
             _ = shutdown.recv(), if flush_deadline.is_none() => {
                 flush_deadline = Some(tokio::time::Instant::now() + flush_timeout);
             }

@@ -1,8 +1,12 @@
-//! A local AWS IoT Core (work in progress: see the modules).
+//! A local AWS IoT Core: broker, shadows, data-plane and CloudWatch Logs APIs, rules engine and Lambda
+//! service, wired together by [`app`]. See docs/emulator.md.
 
+pub mod app;
 pub mod broker;
 pub mod dataplane;
 pub mod identity;
+pub mod lambda;
 pub mod logs;
 pub mod registry;
+pub mod rules;
 pub mod shadow;

@@ -1,6 +1,7 @@
 //! `iot-emulator`: a local AWS IoT Core. `up` runs it; `provision` creates a device like
 //! `create-keys-and-certificate` + `attach-policy` + `attach-thing-principal`; `policy` and `certificate` manage
-//! the registry. See docs/emulator.md.
+//! the registry; `shadow`, `logs` and `publish` talk to a running emulator over its HTTP APIs. See
+//! docs/emulator.md.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -9,7 +10,9 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
-use iot_emulator::broker::{Broker, BrokerConfig, LifecycleFaults, SubscribeDenial};
+use iot_emulator::app::template::StackTemplate;
+use iot_emulator::app::{EmulatorConfig, FunctionBinaries, RunningEmulator, client, display_host};
+use iot_emulator::broker::{BrokerConfig, LifecycleFaults, SubscribeDenial};
 use iot_emulator::identity::EmulatorCa;
 use iot_emulator::registry::{self, CertificateStatus, Registry};
 
@@ -36,6 +39,68 @@ enum Command {
         certificate_id: String,
         /// ACTIVE, INACTIVE or REVOKED
         status: String,
+    },
+    /// Read or update a shadow of the running emulator (GetThingShadow / UpdateThingShadow over HTTP).
+    #[command(subcommand)]
+    Shadow(ShadowCommand),
+    /// Read log groups of the running emulator (FilterLogEvents over HTTP).
+    #[command(subcommand)]
+    Logs(LogsCommand),
+    /// Publish a message through the running emulator's data-plane Publish API.
+    Publish {
+        topic: String,
+        payload: String,
+        #[arg(long, default_value_t = 0)]
+        qos: u8,
+        #[command(flatten)]
+        endpoints: EndpointArgs,
+    },
+}
+
+#[derive(Args)]
+struct EndpointArgs {
+    /// The data-plane URL; default: from {state-dir}/endpoints.json written by `up`.
+    #[arg(long)]
+    data_plane_url: Option<String>,
+    /// The CloudWatch Logs URL; default: from {state-dir}/endpoints.json written by `up`.
+    #[arg(long)]
+    logs_url: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum ShadowCommand {
+    /// Print a shadow document.
+    Get {
+        thing: String,
+        /// A named shadow (default: the classic shadow).
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        endpoints: EndpointArgs,
+    },
+    /// Send an update document, e.g. '{"state":{"desired":{"MOTOR":"ON"}}}'.
+    Update {
+        thing: String,
+        document: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        endpoints: EndpointArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum LogsCommand {
+    /// Print the events of a log group (all streams, oldest first); `--follow` keeps polling.
+    Tail {
+        group: String,
+        /// Only this stream.
+        #[arg(long)]
+        stream: Option<String>,
+        #[arg(long)]
+        follow: bool,
+        #[command(flatten)]
+        endpoints: EndpointArgs,
     },
 }
 
@@ -81,6 +146,21 @@ struct UpArgs {
     /// Fault injection: probability that a lifecycle event is swapped with the next one.
     #[arg(long, default_value_t = 0.0)]
     lifecycle_reorder: f64,
+    /// Data-plane HTTP API port (shadows, publish); 0 picks a free one.
+    #[arg(long, default_value_t = 8088)]
+    data_plane_port: u16,
+    /// CloudWatch Logs HTTP API port; 0 picks a free one.
+    #[arg(long, default_value_t = 8089)]
+    logs_port: u16,
+    /// Where the function binaries are (`<dir>/<FunctionName>`); default: next to this executable.
+    #[arg(long)]
+    functions_dir: Option<PathBuf>,
+    /// A function binary, as NAME=PATH (repeatable; wins over --functions-dir).
+    #[arg(long = "function", value_name = "NAME=PATH")]
+    function_binaries: Vec<String>,
+    /// Seconds before the first async retry of a failed invocation (Lambda: about 60); the second waits twice as long.
+    #[arg(long, default_value_t = 1.0)]
+    lambda_retry_delay: f64,
 }
 
 #[derive(Args)]
@@ -125,6 +205,19 @@ async fn main() -> anyhow::Result<()> {
             registry.set_certificate_status(&certificate_id, status)?;
             println!("{certificate_id} {status:?}");
             Ok(())
+        }
+        Command::Shadow(command) => shadow_command(command, &state_dir).await,
+        Command::Logs(command) => logs_command(command, &state_dir).await,
+        Command::Publish {
+            topic,
+            payload,
+            qos,
+            endpoints,
+        } => {
+            let url = endpoints.data_plane(&state_dir)?;
+            let path = format!("/topics/{}?qos={qos}", client::percent_encode(&topic));
+            let response = client::request("POST", &url, &path, &[], payload.as_bytes()).await?;
+            print_response(&response)
         }
     }
 }
@@ -183,9 +276,72 @@ async fn up(
         },
         ..BrokerConfig::default()
     };
-    let running = Broker::start(config, Arc::clone(&registry), ca).await?;
+    let stack = match &args.policies.template {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            StackTemplate::parse(&text, &args.policies.region, &args.policies.account)?
+        }
+        None => StackTemplate::default(),
+    };
+    let mut binaries = FunctionBinaries::next_to_current_exe();
+    if let Some(dir) = args.functions_dir {
+        binaries.default_dir = dir;
+    }
+    for entry in &args.function_binaries {
+        let Some((name, path)) = entry.split_once('=') else {
+            bail!("--function takes NAME=PATH, got {entry}");
+        };
+        binaries
+            .overrides
+            .insert(name.to_owned(), PathBuf::from(path));
+    }
+    let host = display_host(args.bind);
+    let mut emulator_config = EmulatorConfig::local(config, stack);
+    emulator_config.data_plane_bind = SocketAddr::new(args.bind, args.data_plane_port);
+    emulator_config.logs_bind = SocketAddr::new(args.bind, args.logs_port);
+    emulator_config.state_dir = Some(state_dir.to_path_buf());
+    emulator_config.binaries = binaries;
+    emulator_config.lambda_retry_delay =
+        Duration::try_from_secs_f64(args.lambda_retry_delay).context("--lambda-retry-delay")?;
+    if let Ok(filter) = std::env::var("RUST_LOG") {
+        emulator_config
+            .function_environment
+            .insert("RUST_LOG".into(), filter);
+    }
+    let running = RunningEmulator::start(emulator_config, Arc::clone(&registry), ca).await?;
+    let mqtt = SocketAddr::new(host, running.mqtt_addr().port());
+    let data_plane_url = format!(
+        "http://{}",
+        SocketAddr::new(host, running.data_plane_addr().port())
+    );
+    let logs_url = format!(
+        "http://{}",
+        SocketAddr::new(host, running.logs_addr().port())
+    );
+    let endpoints = serde_json::json!({
+        "mqtt": mqtt.to_string(),
+        "dataPlane": data_plane_url,
+        "logs": logs_url,
+        "rootCA": state_dir.join("ca/root-CA.pem"),
+    });
+    std::fs::write(
+        state_dir.join(ENDPOINTS_FILE),
+        serde_json::to_vec_pretty(&endpoints)?,
+    )
+    .context("writing endpoints.json")?;
     println!("iot-emulator is up");
-    println!("  MQTT over mutual TLS : mqtts://{}", running.local_addr());
+    println!("  MQTT over mutual TLS : mqtts://{mqtt}");
+    println!("  data-plane HTTP API  : {data_plane_url}   (AWS_ENDPOINT_URL_IOT_DATA_PLANE)");
+    println!("  CloudWatch Logs API  : {logs_url}   (AWS_ENDPOINT_URL_CLOUDWATCH_LOGS)");
+    println!(
+        "  rules                : {}",
+        running.rule_names().join(", ")
+    );
+    println!(
+        "  functions            : {}",
+        running.lambda().function_names().join(", ")
+    );
     println!(
         "  root CA              : {}",
         state_dir.join("ca/root-CA.pem").display()
@@ -198,13 +354,152 @@ async fn up(
         "  policies             : {}",
         registry.policy_names().join(", ")
     );
-    println!("Ctrl-C stops it.");
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for Ctrl-C")?;
+    println!(
+        "  endpoints file       : {}",
+        state_dir.join(ENDPOINTS_FILE).display()
+    );
+    println!("Ctrl-C (or SIGTERM) stops it.");
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
+    tokio::select! {
+        interrupted = tokio::signal::ctrl_c() => interrupted.context("waiting for Ctrl-C")?,
+        _ = terminate.recv() => {}
+    }
     tracing::info!("shutting down");
     running.shutdown().await;
     Ok(())
+}
+
+/// Written by `up` so the CLI subcommands (and scripts) find the HTTP APIs.
+const ENDPOINTS_FILE: &str = "endpoints.json";
+
+impl EndpointArgs {
+    fn from_file(state_dir: &Path, key: &str) -> anyhow::Result<String> {
+        let path = state_dir.join(ENDPOINTS_FILE);
+        let text = std::fs::read_to_string(&path).with_context(|| {
+            format!("reading {} (is `iot-emulator up` running?)", path.display())
+        })?;
+        let endpoints: serde_json::Value = serde_json::from_str(&text)?;
+        endpoints
+            .get(key)
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned)
+            .with_context(|| format!("{} has no {key}", path.display()))
+    }
+
+    fn data_plane(&self, state_dir: &Path) -> anyhow::Result<String> {
+        match &self.data_plane_url {
+            Some(url) => Ok(url.clone()),
+            None => Self::from_file(state_dir, "dataPlane"),
+        }
+    }
+
+    fn logs(&self, state_dir: &Path) -> anyhow::Result<String> {
+        match &self.logs_url {
+            Some(url) => Ok(url.clone()),
+            None => Self::from_file(state_dir, "logs"),
+        }
+    }
+}
+
+/// Prints the body (pretty when JSON); a non-2xx status is an error exit.
+fn print_response(response: &client::Response) -> anyhow::Result<()> {
+    let text = match serde_json::from_slice::<serde_json::Value>(&response.body) {
+        Ok(json) => serde_json::to_string_pretty(&json)?,
+        Err(_) => String::from_utf8_lossy(&response.body).into_owned(),
+    };
+    if (200..300).contains(&response.status) {
+        println!("{text}");
+        Ok(())
+    } else {
+        bail!("HTTP {}: {text}", response.status)
+    }
+}
+
+async fn shadow_command(command: ShadowCommand, state_dir: &Path) -> anyhow::Result<()> {
+    let (method, thing, name, endpoints, body) = match command {
+        ShadowCommand::Get {
+            thing,
+            name,
+            endpoints,
+        } => ("GET", thing, name, endpoints, Vec::new()),
+        ShadowCommand::Update {
+            thing,
+            document,
+            name,
+            endpoints,
+        } => ("POST", thing, name, endpoints, document.into_bytes()),
+    };
+    let url = endpoints.data_plane(state_dir)?;
+    let mut path = format!("/things/{}/shadow", client::percent_encode(&thing));
+    if let Some(name) = name {
+        path.push_str(&format!("?name={}", client::percent_encode(&name)));
+    }
+    let response = client::request(method, &url, &path, &[], &body).await?;
+    print_response(&response)
+}
+
+async fn logs_command(command: LogsCommand, state_dir: &Path) -> anyhow::Result<()> {
+    let LogsCommand::Tail {
+        group,
+        stream,
+        follow,
+        endpoints,
+    } = command;
+    let url = endpoints.logs(state_dir)?;
+    let mut start_time: Option<i64> = None;
+    loop {
+        let mut next_token: Option<String> = None;
+        loop {
+            let mut request = serde_json::json!({ "logGroupName": group });
+            if let Some(stream) = &stream {
+                request["logStreamNames"] = serde_json::json!([stream]);
+            }
+            if let Some(start) = start_time {
+                request["startTime"] = start.into();
+            }
+            if let Some(token) = &next_token {
+                request["nextToken"] = token.clone().into();
+            }
+            let response = client::request(
+                "POST",
+                &url,
+                "/",
+                &[
+                    ("content-type", "application/x-amz-json-1.1"),
+                    ("x-amz-target", "Logs_20140328.FilterLogEvents"),
+                ],
+                request.to_string().as_bytes(),
+            )
+            .await?;
+            if !(200..300).contains(&response.status) {
+                bail!(
+                    "HTTP {}: {}",
+                    response.status,
+                    String::from_utf8_lossy(&response.body)
+                );
+            }
+            let page: serde_json::Value = serde_json::from_slice(&response.body)?;
+            for event in page["events"].as_array().into_iter().flatten() {
+                let timestamp = event["timestamp"].as_i64().unwrap_or_default();
+                start_time = Some(start_time.map_or(timestamp + 1, |t| t.max(timestamp + 1)));
+                println!(
+                    "{} {} {}",
+                    timestamp,
+                    event["logStreamName"].as_str().unwrap_or_default(),
+                    event["message"].as_str().unwrap_or_default()
+                );
+            }
+            next_token = page["nextToken"].as_str().map(str::to_owned);
+            if next_token.is_none() {
+                break;
+            }
+        }
+        if !follow {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
 }
 
 fn provision(

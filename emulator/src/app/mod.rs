@@ -1,0 +1,408 @@
+//! The whole emulator wired together (architecture section 4): the broker, the shadow service behind
+//! it, the data-plane and CloudWatch Logs HTTP APIs (one listener each), the rules engine and the
+//! Lambda service running the real function binaries, all loaded from the synthesized template.
+//!
+//! Shadow glue: the shadow service subscribes through the broker's in-process API to
+//! `$aws/things/+/shadow/#`, so every accepted publish on a request topic (from a device, the HTTP
+//! Publish API or a rule's republish) reaches [`ShadowService::handle_mqtt`] after the broker has routed
+//! the message itself, and the answers are published back through the broker at QoS 1 (reference 3.2).
+//! Wills on shadow topics are passed as `MessageOrigin::LastWill` and ignored (reference 2.3).
+
+pub mod client;
+pub mod template;
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::broker::{Broker, BrokerConfig, BrokerError, Origin, Qos, RunningBroker};
+use crate::dataplane::DataPlane;
+use crate::identity::EmulatorCa;
+use crate::lambda::{FunctionSpec, LambdaService, LambdaSettings};
+use crate::logs::{LogsError, LogsService, LogsStore};
+use crate::registry::Registry;
+use crate::rules::{RulesEngine, RulesError};
+use crate::shadow::{MessageOrigin, Publisher, ShadowService, ShadowStore, ShadowStoreError};
+use template::StackTemplate;
+
+pub use template::TemplateError;
+
+/// The service name the shadow service's publications carry (`Origin::Service`).
+pub const SHADOW_SERVICE_NAME: &str = "shadow";
+/// The service name of HTTP Publish (`clientid()` is `n/a` for it, reference 5.3).
+pub const DATA_PLANE_SERVICE_NAME: &str = "data-plane";
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Broker(#[from] BrokerError),
+    #[error(transparent)]
+    Rules(#[from] RulesError),
+    #[error(transparent)]
+    Logs(#[from] LogsError),
+    #[error(transparent)]
+    Shadows(#[from] ShadowStoreError),
+    #[error("creating {path}: {source}")]
+    StateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("binding the {api} API on {address}: {source}")]
+    Bind {
+        api: &'static str,
+        address: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Where to find each function's binary: an explicit map, else `<default_dir>/<function name>`.
+#[derive(Debug, Clone, Default)]
+pub struct FunctionBinaries {
+    pub default_dir: PathBuf,
+    pub overrides: BTreeMap<String, PathBuf>,
+}
+
+impl FunctionBinaries {
+    /// The directory of the running executable: `cargo build` puts `iot-emulator` and the function
+    /// binaries side by side in `$CARGO_TARGET_DIR/debug`.
+    pub fn next_to_current_exe() -> Self {
+        let default_dir = std::env::current_exe()
+            .ok()
+            .and_then(|exe| exe.parent().map(Path::to_path_buf))
+            .unwrap_or_else(|| PathBuf::from("."));
+        Self {
+            default_dir,
+            overrides: BTreeMap::new(),
+        }
+    }
+
+    pub fn path(&self, function: &str) -> PathBuf {
+        self.overrides
+            .get(function)
+            .cloned()
+            .unwrap_or_else(|| self.default_dir.join(function))
+    }
+}
+
+/// Everything `iot-emulator up` configures.
+#[derive(Debug, Clone)]
+pub struct EmulatorConfig {
+    pub broker: BrokerConfig,
+    /// Address of the HTTP APIs; port 0 picks a free port.
+    pub data_plane_bind: SocketAddr,
+    pub logs_bind: SocketAddr,
+    /// Shadows (`shadows/`), logs (`logs/`) and function output (`lambda/<name>.log`) live here;
+    /// `None` keeps shadows and logs in memory and lets functions log to our stderr.
+    pub state_dir: Option<PathBuf>,
+    pub stack: StackTemplate,
+    pub binaries: FunctionBinaries,
+    /// Delay before the first async retry of a failed invocation (Lambda: about a minute).
+    pub lambda_retry_delay: Duration,
+    /// Extra environment for every function (e.g. `RUST_LOG`).
+    pub function_environment: BTreeMap<String, String>,
+}
+
+impl EmulatorConfig {
+    /// 127.0.0.1 with free ports, in-memory state: what tests want.
+    pub fn local(broker: BrokerConfig, stack: StackTemplate) -> Self {
+        let any_port = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+        Self {
+            broker,
+            data_plane_bind: any_port,
+            logs_bind: any_port,
+            state_dir: None,
+            stack,
+            binaries: FunctionBinaries::next_to_current_exe(),
+            lambda_retry_delay: Duration::from_secs(1),
+            function_environment: BTreeMap::new(),
+        }
+    }
+}
+
+/// A running emulator: its endpoints, its services, and the way to stop it.
+pub struct RunningEmulator {
+    broker: RunningBroker,
+    data_plane_addr: SocketAddr,
+    logs_addr: SocketAddr,
+    shadows: Arc<ShadowService>,
+    logs: LogsStore,
+    lambda: Arc<LambdaService>,
+    rules: RulesEngine,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for RunningEmulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningEmulator")
+            .field("mqtt", &self.broker.local_addr())
+            .field("data_plane", &self.data_plane_addr)
+            .field("logs", &self.logs_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+async fn serve(
+    api: &'static str,
+    address: SocketAddr,
+    router: axum::Router,
+) -> Result<(SocketAddr, JoinHandle<()>), AppError> {
+    let bind_error = |source| AppError::Bind {
+        api,
+        address,
+        source,
+    };
+    let listener = TcpListener::bind(address).await.map_err(bind_error)?;
+    let local = listener.local_addr().map_err(bind_error)?;
+    let task = tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, router).await {
+            tracing::error!(api, %error, "HTTP API stopped");
+        }
+    });
+    Ok((local, task))
+}
+
+impl RunningEmulator {
+    pub async fn start(
+        config: EmulatorConfig,
+        registry: Arc<Registry>,
+        ca: &EmulatorCa,
+    ) -> Result<RunningEmulator, AppError> {
+        let (shadow_store, logs) = match &config.state_dir {
+            Some(dir) => (
+                ShadowStore::open(dir.join("shadows"))?,
+                LogsStore::open(dir.join("logs"))?,
+            ),
+            None => (ShadowStore::in_memory(), LogsStore::in_memory()),
+        };
+        for (group, retention_days) in &config.stack.log_groups {
+            match logs.create_log_group(group) {
+                Ok(()) | Err(LogsError::LogGroupAlreadyExists) => {}
+                Err(error) => return Err(error.into()),
+            }
+            if let Some(days) = retention_days
+                && let Err(error) = logs.put_retention_policy(group, *days)
+            {
+                tracing::warn!(%group, %error, "retention not applied");
+            }
+        }
+
+        let running_broker = Broker::start(config.broker.clone(), registry, ca).await?;
+        let broker = running_broker.broker().clone();
+        let mut tasks = Vec::new();
+
+        let shadow_publisher: Arc<dyn Publisher> =
+            Arc::new(broker.service_publisher(SHADOW_SERVICE_NAME));
+        let shadows = Arc::new(ShadowService::new(shadow_store, shadow_publisher));
+        tasks.push(spawn_shadow_glue(&broker, Arc::clone(&shadows))?);
+
+        let data_plane = DataPlane::new(
+            Arc::clone(&shadows),
+            Arc::new(broker.service_publisher(DATA_PLANE_SERVICE_NAME)),
+        );
+        let (data_plane_addr, task) =
+            serve("data-plane", config.data_plane_bind, data_plane.router()).await?;
+        tasks.push(task);
+        let (logs_addr, task) = serve(
+            "CloudWatch Logs",
+            config.logs_bind,
+            LogsService::new(logs.clone()).router(),
+        )
+        .await?;
+        tasks.push(task);
+
+        if let Some(dir) = &config.state_dir {
+            let lambda_dir = dir.join("lambda");
+            std::fs::create_dir_all(&lambda_dir).map_err(|source| AppError::StateDir {
+                path: lambda_dir,
+                source,
+            })?;
+        }
+        let functions = function_specs(&config, data_plane_addr, logs_addr);
+        let lambda = Arc::new(LambdaService::start(
+            functions,
+            LambdaSettings {
+                region: config.broker.region.clone(),
+                account: config.broker.account.clone(),
+                retry_delay: config.lambda_retry_delay,
+            },
+            logs.clone(),
+        ));
+        let rules = RulesEngine::start(
+            &config.stack.rules,
+            &broker,
+            Arc::clone(&lambda),
+            logs.clone(),
+        )?;
+        Ok(RunningEmulator {
+            broker: running_broker,
+            data_plane_addr,
+            logs_addr,
+            shadows,
+            logs,
+            lambda,
+            rules,
+            tasks,
+        })
+    }
+
+    pub fn mqtt_addr(&self) -> SocketAddr {
+        self.broker.local_addr()
+    }
+
+    pub fn data_plane_addr(&self) -> SocketAddr {
+        self.data_plane_addr
+    }
+
+    pub fn logs_addr(&self) -> SocketAddr {
+        self.logs_addr
+    }
+
+    /// Base URL for `AWS_ENDPOINT_URL_IOT_DATA_PLANE` / `aws iot-data --endpoint-url`.
+    pub fn data_plane_url(&self) -> String {
+        format!("http://{}", self.data_plane_addr)
+    }
+
+    /// Base URL for `AWS_ENDPOINT_URL_CLOUDWATCH_LOGS` / `aws logs --endpoint-url`.
+    pub fn logs_url(&self) -> String {
+        format!("http://{}", self.logs_addr)
+    }
+
+    pub fn broker(&self) -> &Broker {
+        self.broker.broker()
+    }
+
+    pub fn shadows(&self) -> &Arc<ShadowService> {
+        &self.shadows
+    }
+
+    pub fn logs(&self) -> &LogsStore {
+        &self.logs
+    }
+
+    pub fn lambda(&self) -> &Arc<LambdaService> {
+        &self.lambda
+    }
+
+    pub fn rule_names(&self) -> &[String] {
+        self.rules.rule_names()
+    }
+
+    /// Ends every session first (wills and `disconnected` events still reach the rules), gives the
+    /// rules a moment to hand them on, then stops the HTTP APIs and the functions.
+    pub async fn shutdown(self) {
+        let RunningEmulator {
+            broker,
+            mut rules,
+            tasks,
+            lambda,
+            ..
+        } = self;
+        broker.shutdown().await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        rules.stop();
+        for task in tasks {
+            task.abort();
+        }
+        drop(lambda);
+    }
+}
+
+/// Each template function with its binary and Lambda's environment, pointed back at the emulator with
+/// dummy credentials (architecture section 4).
+fn function_specs(
+    config: &EmulatorConfig,
+    data_plane: SocketAddr,
+    logs: SocketAddr,
+) -> Vec<FunctionSpec> {
+    config
+        .stack
+        .functions
+        .iter()
+        .filter_map(|function| {
+            let binary = config.binaries.path(&function.name);
+            if !binary.is_file() {
+                tracing::warn!(function = %function.name, binary = %binary.display(),
+                    "no binary for this function: invoking it fails as for a missing function \
+                     (build it with `cargo build -p {}`)", function.name);
+                return None;
+            }
+            let mut environment = function.environment.clone();
+            environment.extend(config.function_environment.clone());
+            for (key, value) in [
+                ("AWS_ENDPOINT_URL_CLOUDWATCH_LOGS", format!("http://{logs}")),
+                (
+                    "AWS_ENDPOINT_URL_IOT_DATA_PLANE",
+                    format!("http://{data_plane}"),
+                ),
+                ("AWS_ACCESS_KEY_ID", "emulator".to_owned()),
+                ("AWS_SECRET_ACCESS_KEY", "emulator".to_owned()),
+                ("AWS_SESSION_TOKEN", "emulator".to_owned()),
+            ] {
+                environment.insert(key.to_owned(), value);
+            }
+            Some(FunctionSpec {
+                name: function.name.clone(),
+                binary,
+                environment,
+                timeout: Duration::from_secs(function.timeout_secs),
+                memory_mb: function.memory_mb,
+                maximum_retry_attempts: function.maximum_retry_attempts,
+                on_failure_destination: function.on_failure_destination.clone(),
+                log_file: config
+                    .state_dir
+                    .as_ref()
+                    .map(|dir| dir.join("lambda").join(format!("{}.log", function.name))),
+            })
+        })
+        .collect()
+}
+
+fn spawn_shadow_glue(
+    broker: &Broker,
+    shadows: Arc<ShadowService>,
+) -> Result<JoinHandle<()>, BrokerError> {
+    let mut requests = broker.subscribe_internal("$aws/things/+/shadow/#")?;
+    let broker = broker.clone();
+    Ok(tokio::spawn(async move {
+        while let Some(message) = requests.recv().await {
+            if !ShadowService::is_request_topic(&message.topic) {
+                continue;
+            }
+            let origin = if message.is_will {
+                MessageOrigin::LastWill
+            } else {
+                MessageOrigin::Publish
+            };
+            for publication in shadows.handle_mqtt(&message.topic, &message.payload, origin) {
+                let published = broker.publish_internal(
+                    &publication.topic,
+                    publication.payload,
+                    Qos::AtLeastOnce,
+                    false,
+                    Origin::Service {
+                        name: SHADOW_SERVICE_NAME.into(),
+                    },
+                );
+                if let Err(error) = published {
+                    tracing::warn!(topic = %publication.topic, %error, "shadow answer not published");
+                }
+            }
+        }
+    }))
+}
+
+/// The address to print for a listener bound on `bind` (an unspecified address is reachable on loopback).
+pub fn display_host(bind: IpAddr) -> IpAddr {
+    if bind.is_unspecified() {
+        IpAddr::V4(Ipv4Addr::LOCALHOST)
+    } else {
+        bind
+    }
+}

@@ -1,0 +1,424 @@
+//! What the emulator reads from the synthesized CloudFormation template (architecture section 4: "it loads
+//! the policies and rules from the template", so what runs locally is what gets deployed): topic rules,
+//! Lambda functions with their environment and async-invoke settings, and log groups.
+//!
+//! Intrinsics are resolved the way CloudFormation would for the properties we read: `Ref` of a function is
+//! its `FunctionName`, of a log group its `LogGroupName`; `Fn::GetAtt [<function>, Arn]` is the function
+//! ARN. Anything else that is not a plain string makes the property unresolved, which is reported.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+/// Errors reading a template.
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    #[error("the template is not JSON: {0}")]
+    NotJson(#[from] serde_json::Error),
+    #[error("the template has no Resources object")]
+    NoResources,
+    #[error("resource {resource}: property {property} is missing or cannot be resolved")]
+    Unresolved { resource: String, property: String },
+}
+
+/// The parts of a stack the emulator runs.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StackTemplate {
+    pub rules: Vec<TopicRuleDefinition>,
+    pub functions: Vec<FunctionDefinition>,
+    /// Log groups with their retention in days, created at start so the functions find them.
+    pub log_groups: Vec<(String, Option<u32>)>,
+}
+
+/// One `AWS::IoT::TopicRule` (reference 5.1).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TopicRuleDefinition {
+    pub name: String,
+    pub sql: String,
+    /// `AwsIotSqlVersion` as written; `None` means AWS's default 2015-10-08 (reference 5.1).
+    pub sql_version: Option<String>,
+    pub disabled: bool,
+    pub actions: Vec<ActionDefinition>,
+    pub error_action: Option<ActionDefinition>,
+}
+
+/// The rule actions the emulator runs; any other kind is kept as `Unsupported` and fails when it runs,
+/// which triggers the error action as an unreachable AWS resource would.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ActionDefinition {
+    /// Async invoke (reference 5.4); the function name is taken from the ARN (alias/version suffix dropped).
+    Lambda {
+        function_name: String,
+    },
+    /// Republish (reference 5.7): `topic` is a substitution template where `$$` is a literal `$`.
+    Republish {
+        topic: String,
+        qos: u8,
+    },
+    /// CloudWatch Logs (reference 5.6); `batch_mode` is not supported and fails the action.
+    CloudwatchLogs {
+        log_group_name: String,
+        batch_mode: bool,
+    },
+    Unsupported {
+        kind: String,
+    },
+}
+
+/// One `AWS::Lambda::Function` with its `AWS::Lambda::EventInvokeConfig`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FunctionDefinition {
+    pub name: String,
+    pub environment: BTreeMap<String, String>,
+    pub timeout_secs: u64,
+    pub memory_mb: u32,
+    /// Async invoke retries after a function error (Lambda's default: 2).
+    pub maximum_retry_attempts: u32,
+    /// The on-failure destination ARN (an SQS queue in our stack), for the failure record.
+    pub on_failure_destination: Option<String>,
+}
+
+/// Lambda's defaults when the template does not say (Timeout 3 s, 128 MB, 2 async retries).
+const DEFAULT_TIMEOUT_SECS: u64 = 3;
+const DEFAULT_MEMORY_MB: u32 = 128;
+const DEFAULT_MAXIMUM_RETRY_ATTEMPTS: u32 = 2;
+
+/// The function name in a Lambda ARN `arn:aws:lambda:r:a:function:name[:qualifier]`, or the text itself
+/// when it is a bare name.
+pub fn function_name_from_arn(arn: &str) -> &str {
+    match arn.split_once(":function:") {
+        Some((_, rest)) => rest.split(':').next().unwrap_or(rest),
+        None => arn,
+    }
+}
+
+struct Resolver<'a> {
+    resources: &'a serde_json::Map<String, Value>,
+    region: &'a str,
+    account: &'a str,
+}
+
+impl<'a> Resolver<'a> {
+    fn resource_type(&self, id: &str) -> Option<&'a str> {
+        self.resources.get(id)?.get("Type")?.as_str()
+    }
+
+    fn property(&self, id: &str, name: &str) -> Option<&'a Value> {
+        self.resources.get(id)?.get("Properties")?.get(name)
+    }
+
+    /// The physical name CloudFormation gives `Ref` of the resource `id`.
+    fn reference(&self, id: &str) -> Option<String> {
+        let name_property = match self.resource_type(id)? {
+            "AWS::Lambda::Function" => "FunctionName",
+            "AWS::Logs::LogGroup" => "LogGroupName",
+            "AWS::IoT::TopicRule" => "RuleName",
+            "AWS::SQS::Queue" => "QueueName",
+            _ => return Some(id.to_owned()),
+        };
+        match self.property(id, name_property) {
+            Some(Value::String(name)) => Some(name.clone()),
+            // CloudFormation generates a name; ours are always named, so the logical id stands in.
+            _ => Some(id.to_owned()),
+        }
+    }
+
+    fn resolve(&self, value: &Value) -> Option<String> {
+        match value {
+            Value::String(text) => Some(text.clone()),
+            Value::Object(object) => {
+                if let Some(Value::String(id)) = object.get("Ref") {
+                    return match id.as_str() {
+                        "AWS::Region" => Some(self.region.to_owned()),
+                        "AWS::AccountId" => Some(self.account.to_owned()),
+                        "AWS::Partition" => Some("aws".to_owned()),
+                        _ => self.reference(id),
+                    };
+                }
+                if let Some(Value::Array(parts)) = object.get("Fn::GetAtt") {
+                    let id = parts.first()?.as_str()?;
+                    let attribute = parts.get(1)?.as_str()?;
+                    let name = self.reference(id)?;
+                    return match (self.resource_type(id)?, attribute) {
+                        ("AWS::Lambda::Function", "Arn") => Some(format!(
+                            "arn:aws:lambda:{}:{}:function:{name}",
+                            self.region, self.account
+                        )),
+                        ("AWS::SQS::Queue", "Arn") => Some(format!(
+                            "arn:aws:sqs:{}:{}:{name}",
+                            self.region, self.account
+                        )),
+                        (_, "Arn") => Some(format!("arn:aws:emulator:::{name}")),
+                        _ => None,
+                    };
+                }
+                if let Some(Value::Array(join)) = object.get("Fn::Join") {
+                    let separator = join.first()?.as_str()?;
+                    let parts = join.get(1)?.as_array()?;
+                    let resolved: Option<Vec<String>> =
+                        parts.iter().map(|part| self.resolve(part)).collect();
+                    return Some(resolved?.join(separator));
+                }
+                None
+            }
+            _ => None,
+        }
+    }
+}
+
+impl StackTemplate {
+    /// Reads a synthesized template. `region`/`account` fill `AWS::Region`/`AWS::AccountId` and ARNs.
+    pub fn parse(text: &str, region: &str, account: &str) -> Result<StackTemplate, TemplateError> {
+        let template: Value = serde_json::from_str(text)?;
+        let resources = template
+            .get("Resources")
+            .and_then(Value::as_object)
+            .ok_or(TemplateError::NoResources)?;
+        let resolver = Resolver {
+            resources,
+            region,
+            account,
+        };
+        let mut stack = StackTemplate::default();
+        let mut invoke_configs: BTreeMap<String, (u32, Option<String>)> = BTreeMap::new();
+        for (id, resource) in resources {
+            let properties = resource.get("Properties").cloned().unwrap_or(Value::Null);
+            match resource.get("Type").and_then(Value::as_str) {
+                Some("AWS::IoT::TopicRule") => {
+                    stack.rules.push(parse_rule(&resolver, id, &properties)?);
+                }
+                Some("AWS::Lambda::Function") => {
+                    stack
+                        .functions
+                        .push(parse_function(&resolver, id, &properties));
+                }
+                Some("AWS::Logs::LogGroup") => {
+                    let name = resolver.reference(id).unwrap_or_else(|| id.clone());
+                    let retention = properties
+                        .get("RetentionInDays")
+                        .and_then(Value::as_u64)
+                        .and_then(|days| u32::try_from(days).ok());
+                    stack.log_groups.push((name, retention));
+                }
+                Some("AWS::Lambda::EventInvokeConfig") => {
+                    let Some(function) = properties
+                        .get("FunctionName")
+                        .and_then(|value| resolver.resolve(value))
+                    else {
+                        continue;
+                    };
+                    let retries = properties
+                        .get("MaximumRetryAttempts")
+                        .and_then(Value::as_u64)
+                        .and_then(|n| u32::try_from(n).ok())
+                        .unwrap_or(DEFAULT_MAXIMUM_RETRY_ATTEMPTS);
+                    let destination = properties
+                        .pointer("/DestinationConfig/OnFailure/Destination")
+                        .and_then(|value| resolver.resolve(value));
+                    invoke_configs.insert(
+                        function_name_from_arn(&function).to_owned(),
+                        (retries, destination),
+                    );
+                }
+                _ => {}
+            }
+        }
+        for function in &mut stack.functions {
+            if let Some((retries, destination)) = invoke_configs.remove(&function.name) {
+                function.maximum_retry_attempts = retries;
+                function.on_failure_destination = destination;
+            }
+        }
+        Ok(stack)
+    }
+
+    pub fn function(&self, name: &str) -> Option<&FunctionDefinition> {
+        self.functions.iter().find(|function| function.name == name)
+    }
+}
+
+fn parse_function(resolver: &Resolver<'_>, id: &str, properties: &Value) -> FunctionDefinition {
+    let name = resolver.reference(id).unwrap_or_else(|| id.to_owned());
+    let environment = properties
+        .pointer("/Environment/Variables")
+        .and_then(Value::as_object)
+        .map(|variables| {
+            variables
+                .iter()
+                .filter_map(|(key, value)| Some((key.clone(), resolver.resolve(value)?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    FunctionDefinition {
+        name,
+        environment,
+        timeout_secs: properties
+            .get("Timeout")
+            .and_then(Value::as_u64)
+            .unwrap_or(DEFAULT_TIMEOUT_SECS),
+        memory_mb: properties
+            .get("MemorySize")
+            .and_then(Value::as_u64)
+            .and_then(|mb| u32::try_from(mb).ok())
+            .unwrap_or(DEFAULT_MEMORY_MB),
+        maximum_retry_attempts: DEFAULT_MAXIMUM_RETRY_ATTEMPTS,
+        on_failure_destination: None,
+    }
+}
+
+fn parse_rule(
+    resolver: &Resolver<'_>,
+    id: &str,
+    properties: &Value,
+) -> Result<TopicRuleDefinition, TemplateError> {
+    let unresolved = |property: &str| TemplateError::Unresolved {
+        resource: id.to_owned(),
+        property: property.to_owned(),
+    };
+    let payload = properties
+        .get("TopicRulePayload")
+        .ok_or_else(|| unresolved("TopicRulePayload"))?;
+    let name = properties
+        .get("RuleName")
+        .and_then(|value| resolver.resolve(value))
+        .unwrap_or_else(|| id.to_owned());
+    let sql = payload
+        .get("Sql")
+        .and_then(|value| resolver.resolve(value))
+        .ok_or_else(|| unresolved("TopicRulePayload.Sql"))?;
+    let actions = payload
+        .get("Actions")
+        .and_then(Value::as_array)
+        .map(|actions| {
+            actions
+                .iter()
+                .map(|action| parse_action(resolver, action))
+                .collect::<Option<Vec<_>>>()
+        })
+        .unwrap_or(Some(Vec::new()))
+        .ok_or_else(|| unresolved("TopicRulePayload.Actions"))?;
+    let error_action = match payload.get("ErrorAction") {
+        Some(action) => Some(
+            parse_action(resolver, action)
+                .ok_or_else(|| unresolved("TopicRulePayload.ErrorAction"))?,
+        ),
+        None => None,
+    };
+    Ok(TopicRuleDefinition {
+        name,
+        sql,
+        sql_version: payload
+            .get("AwsIotSqlVersion")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        disabled: payload
+            .get("RuleDisabled")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        actions,
+        error_action,
+    })
+}
+
+/// `None` when a property the action needs cannot be resolved.
+fn parse_action(resolver: &Resolver<'_>, action: &Value) -> Option<ActionDefinition> {
+    let (kind, parameters) = action.as_object()?.iter().next()?;
+    Some(match kind.as_str() {
+        "Lambda" => ActionDefinition::Lambda {
+            function_name: function_name_from_arn(
+                &resolver.resolve(parameters.get("FunctionArn")?)?,
+            )
+            .to_owned(),
+        },
+        "Republish" => ActionDefinition::Republish {
+            topic: resolver.resolve(parameters.get("Topic")?)?,
+            qos: parameters
+                .get("Qos")
+                .and_then(Value::as_u64)
+                .and_then(|qos| u8::try_from(qos).ok())
+                .unwrap_or(0),
+        },
+        "CloudwatchLogs" => ActionDefinition::CloudwatchLogs {
+            log_group_name: resolver.resolve(parameters.get("LogGroupName")?)?,
+            batch_mode: parameters
+                .get("BatchMode")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+        },
+        other => ActionDefinition::Unsupported {
+            kind: other.to_owned(),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEMPLATE: &str = r#"{"Resources": {
+      "Fn": {"Type": "AWS::Lambda::Function", "Properties": {"FunctionName": "recorder", "Timeout": 10,
+             "Environment": {"Variables": {"GROUP": {"Ref": "Group"}}}}},
+      "FnConfig": {"Type": "AWS::Lambda::EventInvokeConfig", "Properties": {"FunctionName": {"Ref": "Fn"},
+             "MaximumRetryAttempts": 1,
+             "DestinationConfig": {"OnFailure": {"Destination": {"Fn::GetAtt": ["Queue", "Arn"]}}}}},
+      "Queue": {"Type": "AWS::SQS::Queue", "Properties": {}},
+      "Group": {"Type": "AWS::Logs::LogGroup", "Properties": {"LogGroupName": "/iot/rule-errors", "RetentionInDays": 30}},
+      "Rule": {"Type": "AWS::IoT::TopicRule", "Properties": {"RuleName": "Will", "TopicRulePayload": {
+             "Sql": "SELECT * FROM 'a/+'", "AwsIotSqlVersion": "2016-03-23",
+             "Actions": [{"Lambda": {"FunctionArn": {"Fn::GetAtt": ["Fn", "Arn"]}}},
+                         {"Republish": {"Topic": "$$aws/things/${topic(2)}/shadow/update", "Qos": 1}},
+                         {"Kinesis": {"StreamName": "s"}}],
+             "ErrorAction": {"CloudwatchLogs": {"LogGroupName": {"Ref": "Group"}, "RoleArn": "r"}}}}}
+    }}"#;
+
+    #[test]
+    fn intrinsics_resolve_to_physical_names() {
+        let stack = StackTemplate::parse(TEMPLATE, "eu-west-1", "111122223333").unwrap();
+        let rule = &stack.rules[0];
+        assert_eq!(rule.name, "Will");
+        assert_eq!(rule.sql_version.as_deref(), Some("2016-03-23"));
+        assert_eq!(
+            rule.actions,
+            vec![
+                ActionDefinition::Lambda {
+                    function_name: "recorder".into()
+                },
+                ActionDefinition::Republish {
+                    topic: "$$aws/things/${topic(2)}/shadow/update".into(),
+                    qos: 1
+                },
+                ActionDefinition::Unsupported {
+                    kind: "Kinesis".into()
+                },
+            ]
+        );
+        assert_eq!(
+            rule.error_action,
+            Some(ActionDefinition::CloudwatchLogs {
+                log_group_name: "/iot/rule-errors".into(),
+                batch_mode: false
+            })
+        );
+        let function = stack.function("recorder").unwrap();
+        assert_eq!(function.timeout_secs, 10);
+        assert_eq!(function.maximum_retry_attempts, 1);
+        assert_eq!(
+            function.on_failure_destination.as_deref(),
+            Some("arn:aws:sqs:eu-west-1:111122223333:Queue")
+        );
+        assert_eq!(function.environment["GROUP"], "/iot/rule-errors");
+        assert_eq!(
+            stack.log_groups,
+            vec![("/iot/rule-errors".into(), Some(30))]
+        );
+    }
+
+    #[test]
+    fn function_names_come_from_arns_without_qualifiers() {
+        assert_eq!(
+            function_name_from_arn("arn:aws:lambda:us-east-1:1:function:f:live"),
+            "f"
+        );
+        assert_eq!(function_name_from_arn("f"), "f");
+    }
+}

@@ -1,0 +1,149 @@
+//! The CLI a user has: `iot-emulator up --template` runs the rules and the real functions (found next to the
+//! executable, as `cargo build` lays them out), writes `endpoints.json`, and `publish`, `shadow update|get` and
+//! `logs tail` talk to it over its HTTP APIs. SIGTERM stops it cleanly.
+//!
+//! Needs `cargo build -p disconnect-recorder -p shadow-reconciler` in the same target dir.
+
+use std::path::Path;
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+const TEMPLATE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/IotPresence.template.json"
+);
+
+fn emulator(state: &Path) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_iot-emulator"));
+    command.arg("--state-dir").arg(state);
+    command
+}
+
+async fn run(state: &Path, args: &[&str]) -> Output {
+    emulator(state).args(args).output().await.unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_with_a_template_then_publish_shadow_and_logs_subcommands() {
+    let exe_dir = Path::new(env!("CARGO_BIN_EXE_iot-emulator"))
+        .parent()
+        .unwrap();
+    for function in ["disconnect-recorder", "shadow-reconciler"] {
+        assert!(
+            exe_dir.join(function).is_file(),
+            "run `cargo build -p {function}` first (same CARGO_TARGET_DIR)"
+        );
+    }
+    let state = tempfile::tempdir().unwrap();
+    let mut up = emulator(state.path())
+        .args(["up", "--template", TEMPLATE])
+        .args([
+            "--mqtt-port",
+            "0",
+            "--data-plane-port",
+            "0",
+            "--logs-port",
+            "0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let endpoints = state.path().join("endpoints.json");
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while !endpoints.exists() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("endpoints.json written by up");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let endpoints: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&endpoints).unwrap()).unwrap();
+    assert!(
+        endpoints["dataPlane"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://127.0.0.1:")
+    );
+    assert!(
+        endpoints["logs"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://127.0.0.1:")
+    );
+
+    // A will published over HTTP goes through rule DisconnectWill to the real disconnect-recorder.
+    let will = r#"{"thing":"ratchet","agentSession":"cli","connectedAt":1,"agentVersion":"cli","reason":"unexpected"}"#;
+    let published = run(
+        state.path(),
+        &["publish", "device/ratchet/lwt", will, "--qos", "1"],
+    )
+    .await;
+    assert!(published.status.success(), "{published:?}");
+    let mut tail = String::new();
+    for _ in 0..100 {
+        let output = run(
+            state.path(),
+            &[
+                "logs",
+                "tail",
+                "/iot/device-disconnects",
+                "--stream",
+                "ratchet",
+            ],
+        )
+        .await;
+        tail = stdout(&output);
+        if tail.contains("LAST_WILL") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let line = tail
+        .lines()
+        .find(|line| line.contains("LAST_WILL"))
+        .expect(&tail);
+    let record: serde_json::Value =
+        serde_json::from_str(line.splitn(3, ' ').nth(2).unwrap()).unwrap();
+    assert_eq!(record["agentSession"], "cli");
+    assert_eq!(record["clientId"], "n/a", "clientid() of an HTTP publish");
+
+    let updated = run(
+        state.path(),
+        &[
+            "shadow",
+            "update",
+            "ratchet",
+            r#"{"state":{"desired":{"MOTOR":"ON"}}}"#,
+        ],
+    )
+    .await;
+    assert!(updated.status.success(), "{updated:?}");
+    let got = run(state.path(), &["shadow", "get", "ratchet"]).await;
+    let document: serde_json::Value = serde_json::from_str(&stdout(&got)).unwrap();
+    assert_eq!(document["state"]["delta"]["MOTOR"], "ON");
+    let missing = run(
+        state.path(),
+        &["shadow", "get", "ratchet", "--name", "nope"],
+    )
+    .await;
+    assert!(!missing.status.success(), "a 404 is an error exit");
+
+    let pid = up.id().unwrap();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(Duration::from_secs(10), up.wait())
+        .await
+        .expect("up stops on SIGTERM")
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+}

@@ -1,0 +1,225 @@
+//! The Lambda service's async-invoke semantics with a test double for a function: a `/bin/sh` + curl
+//! script that speaks the Lambda Runtime API and misbehaves on request (function error, hang, crash).
+//! What the real functions do through it is in `e2e_*.rs`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use iot_emulator::lambda::{
+    FAILURE_LOG_GROUP, FunctionSpec, InvokeError, LambdaService, LambdaSettings,
+};
+use iot_emulator::logs::{GetLogEventsRequest, LogsStore};
+use serde_json::{Value, json};
+
+const SCRIPT: &str = r#"#!/bin/sh
+api="http://$AWS_LAMBDA_RUNTIME_API/2018-06-01/runtime"
+while :; do
+  headers="$EVENTS_FILE.headers"
+  body=$(curl -s -D "$headers" "$api/invocation/next") || exit 1
+  id=$(grep -i '^lambda-runtime-aws-request-id:' "$headers" | cut -d' ' -f2 | tr -d '\r')
+  echo "$body" >> "$EVENTS_FILE"
+  case "$body" in
+    *hang*) exec sleep 30 ;;
+    *crash*) exit 3 ;;
+    *fail*) curl -sS -X POST -d '{"errorType":"Boom","errorMessage":"asked to fail"}' "$api/invocation/$id/error" >/dev/null ;;
+    *) curl -sS -X POST -d '{"ok":true}' "$api/invocation/$id/response" >/dev/null ;;
+  esac
+done
+"#;
+
+struct Fixture {
+    service: LambdaService,
+    logs: LogsStore,
+    events_file: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+fn start(timeout: Duration, retries: u32) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let binary = dir.path().join("bootstrap");
+    std::fs::write(&binary, SCRIPT).unwrap();
+    std::process::Command::new("chmod")
+        .arg("+x")
+        .arg(&binary)
+        .status()
+        .unwrap();
+    let events_file = dir.path().join("events.txt");
+    let logs = LogsStore::in_memory();
+    let spec = FunctionSpec {
+        name: "double".into(),
+        binary,
+        environment: [("EVENTS_FILE".to_owned(), events_file.display().to_string())].into(),
+        timeout,
+        memory_mb: 128,
+        maximum_retry_attempts: retries,
+        on_failure_destination: Some("arn:aws:sqs:us-east-1:123456789012:failed".into()),
+        log_file: None,
+    };
+    let settings = LambdaSettings {
+        retry_delay: Duration::from_millis(50),
+        ..LambdaSettings::default()
+    };
+    Fixture {
+        service: LambdaService::start(vec![spec], settings, logs.clone()),
+        logs,
+        events_file,
+        _dir: dir,
+    }
+}
+
+fn events_seen(file: &Path) -> Vec<Value> {
+    std::fs::read_to_string(file)
+        .unwrap_or_default()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+fn failure_records(logs: &LogsStore) -> Vec<Value> {
+    logs.get_log_events(&GetLogEventsRequest {
+        log_group_name: Some(FAILURE_LOG_GROUP.into()),
+        log_stream_name: "double".into(),
+        start_from_head: Some(true),
+        ..Default::default()
+    })
+    .map(|page| {
+        page.events
+            .iter()
+            .map(|event| serde_json::from_str(&event.message).unwrap())
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..200 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[tokio::test]
+async fn events_are_queued_and_served_by_one_warm_instance() {
+    let fixture = start(Duration::from_secs(5), 2);
+    for n in 0..3 {
+        fixture
+            .service
+            .invoke_async("double", json!({"n": n}).to_string().into_bytes())
+            .unwrap();
+    }
+    wait_until("three events", || {
+        events_seen(&fixture.events_file).len() == 3
+    })
+    .await;
+    assert_eq!(
+        events_seen(&fixture.events_file),
+        vec![json!({"n": 0}), json!({"n": 1}), json!({"n": 2})],
+        "in order, exactly the payload"
+    );
+    assert_eq!(fixture.service.cold_starts("double"), Some(1));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(failure_records(&fixture.logs).is_empty());
+}
+
+#[tokio::test]
+async fn an_unknown_function_is_the_only_synchronous_failure() {
+    let fixture = start(Duration::from_secs(5), 2);
+    let error = fixture
+        .service
+        .invoke_async("nope", b"{}".to_vec())
+        .unwrap_err();
+    assert!(matches!(error, InvokeError::FunctionNotFound { ref name, .. } if name == "nope"));
+    assert!(
+        error
+            .to_string()
+            .starts_with("Function not found: arn:aws:lambda:")
+    );
+    assert_eq!(fixture.service.cold_starts("nope"), None);
+}
+
+#[tokio::test]
+async fn a_function_error_is_retried_in_the_warm_instance_then_recorded() {
+    let fixture = start(Duration::from_secs(5), 2);
+    fixture
+        .service
+        .invoke_async("double", br#"{"mode":"fail"}"#.to_vec())
+        .unwrap();
+    wait_until("the failure record", || {
+        !failure_records(&fixture.logs).is_empty()
+    })
+    .await;
+    assert_eq!(
+        events_seen(&fixture.events_file).len(),
+        3,
+        "1 attempt + 2 retries"
+    );
+    let record = &failure_records(&fixture.logs)[0];
+    assert_eq!(record["requestContext"]["condition"], "RetriesExhausted");
+    assert_eq!(record["requestContext"]["approximateInvokeCount"], 3);
+    assert_eq!(record["requestPayload"], json!({"mode": "fail"}));
+    assert_eq!(
+        record["responsePayload"],
+        json!({"errorType": "Boom", "errorMessage": "asked to fail"})
+    );
+    assert_eq!(
+        record["destination"],
+        "arn:aws:sqs:us-east-1:123456789012:failed"
+    );
+    assert_eq!(fixture.service.cold_starts("double"), Some(1));
+}
+
+#[tokio::test]
+async fn a_timeout_replaces_the_instance_and_later_events_still_run() {
+    let fixture = start(Duration::from_millis(500), 1);
+    fixture
+        .service
+        .invoke_async("double", br#"{"mode":"hang"}"#.to_vec())
+        .unwrap();
+    wait_until("the failure record", || {
+        !failure_records(&fixture.logs).is_empty()
+    })
+    .await;
+    let record = &failure_records(&fixture.logs)[0];
+    assert_eq!(record["responsePayload"]["errorType"], "Sandbox.Timedout");
+    assert_eq!(record["requestContext"]["approximateInvokeCount"], 2);
+    assert_eq!(
+        fixture.service.cold_starts("double"),
+        Some(2),
+        "one instance per timed-out attempt"
+    );
+    fixture
+        .service
+        .invoke_async("double", br#"{"mode":"ok"}"#.to_vec())
+        .unwrap();
+    wait_until("the next event", || {
+        events_seen(&fixture.events_file).len() == 3
+    })
+    .await;
+    assert_eq!(fixture.service.cold_starts("double"), Some(3));
+}
+
+#[tokio::test]
+async fn a_crash_during_an_invocation_is_a_runtime_exit_error() {
+    let fixture = start(Duration::from_secs(20), 1);
+    fixture
+        .service
+        .invoke_async("double", br#"{"mode":"crash"}"#.to_vec())
+        .unwrap();
+    wait_until("the failure record", || {
+        !failure_records(&fixture.logs).is_empty()
+    })
+    .await;
+    let record = &failure_records(&fixture.logs)[0];
+    assert_eq!(record["responsePayload"]["errorType"], "Runtime.ExitError");
+    assert!(
+        record["responsePayload"]["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("exit status: 3"),
+        "{record}"
+    );
+    assert_eq!(fixture.service.cold_starts("double"), Some(2));
+}
