@@ -12,7 +12,7 @@ endpoint="http://127.0.0.1:$port"
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
 
 moto_server -H 127.0.0.1 -p "$port" >/dev/null 2>&1 & moto=$!
-cargo lambda watch --ignore-changes -a 127.0.0.1 -P "$watch_port" \
+cargo lambda watch --ignore-changes -A 127.0.0.1 -P "$watch_port" \
   --env-var "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS=$endpoint" --env-var AWS_ACCESS_KEY_ID=test \
   --env-var AWS_SECRET_ACCESS_KEY=test >/tmp/disconnect-recorder-watch.log 2>&1 & watch=$!
 trap 'kill $moto $watch 2>/dev/null || true' EXIT
@@ -26,7 +26,7 @@ for _ in $(seq 300); do (echo >/dev/tcp/127.0.0.1/$watch_port) 2>/dev/null && br
 
 for event in events/*.json; do
   echo "== $event"
-  cargo lambda invoke disconnect-recorder -a 127.0.0.1 -P "$watch_port" --data-file "$event"
+  cargo lambda invoke disconnect-recorder -A 127.0.0.1 -P "$watch_port" --data-file "$event"
   echo
 done
 
