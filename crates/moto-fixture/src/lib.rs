@@ -24,6 +24,8 @@ pub enum MotoError {
     NotReady(SocketAddr, Duration),
     #[error("no free local port: {0}")]
     Port(std::io::Error),
+    #[error("moto request failed: {0}")]
+    Request(String),
 }
 
 pub struct MotoServer {
@@ -68,6 +70,37 @@ impl MotoServer {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         Err(MotoError::NotReady(self.addr, limit))
+    }
+
+    /// Register a thing (IoT `CreateThing`): moto's data plane serves shadows of registered things
+    /// only. Plain HTTP, since moto does not check signatures, so tests need no IoT control-plane SDK.
+    pub async fn create_thing(&self, name: &str) -> Result<(), MotoError> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let failed = |detail: String| MotoError::Request(format!("CreateThing {name}: {detail}"));
+        let mut stream = tokio::net::TcpStream::connect(self.addr)
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        let request = format!(
+            "POST /things/{name} HTTP/1.1\r\nhost: iot.us-east-1.amazonaws.com\r\n\
+             authorization: AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/iot/aws4_request, SignedHeaders=host, Signature=0\r\n\
+             content-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{{}}"
+        );
+        stream
+            .write_all(request.as_bytes())
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        let mut response = String::new();
+        stream
+            .read_to_string(&mut response)
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        if response.starts_with("HTTP/1.1 200") || response.starts_with("HTTP/1.0 200") {
+            Ok(())
+        } else {
+            Err(failed(
+                response.lines().next().unwrap_or_default().to_owned(),
+            ))
+        }
     }
 
     pub async fn stop(mut self) {

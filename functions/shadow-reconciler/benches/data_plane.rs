@@ -19,7 +19,6 @@ use moto_fixture::MotoServer;
 use serde_json::{Value, json};
 use shadow_reconciler::memory::MemoryStore;
 use shadow_reconciler::{DataPlaneStore, Outcome, Reconciler, ShadowStore};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn client(endpoint: &str) -> aws_sdk_iotdataplane::Client {
     aws_sdk_iotdataplane::Client::from_conf(
@@ -31,18 +30,6 @@ fn client(endpoint: &str) -> aws_sdk_iotdataplane::Client {
             .retry_config(lambda_init::retry_config())
             .build(),
     )
-}
-
-async fn create_thing(moto: &MotoServer, name: &str) {
-    let mut stream = tokio::net::TcpStream::connect(moto.addr()).await.unwrap();
-    let request = format!(
-        "POST /things/{name} HTTP/1.1\r\nhost: iot.us-east-1.amazonaws.com\r\n\
-         authorization: AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/iot/aws4_request, SignedHeaders=host, Signature=0\r\n\
-         content-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{{}}"
-    );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
 }
 
 fn event(thing: &str, i: u64) -> Value {
@@ -66,7 +53,7 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 }
 
 async fn end_to_end(moto: &MotoServer, events: u64) {
-    create_thing(moto, "bench-e2e").await;
+    moto.create_thing("bench-e2e").await.unwrap();
     let api = RuntimeApi::bind(
         "127.0.0.1:0".parse().unwrap(),
         "arn:aws:lambda:us-east-1:0:function:shadow-reconciler",
@@ -173,7 +160,7 @@ fn main() {
         let moto = MotoServer::start().await.expect("moto server (make setup)");
         end_to_end(&moto, e2e_events).await;
 
-        create_thing(&moto, "bench-burst").await;
+        moto.create_thing("bench-burst").await.unwrap();
         let endpoint = moto.endpoint();
         let result = burst(|| DataPlaneStore::new(client(&endpoint)), burst_events).await;
         let out = client(&endpoint)

@@ -10,7 +10,6 @@ use aws_sdk_iotdataplane::primitives::Blob;
 use lambda_host::{FunctionConfig, FunctionProcess, InvocationResult, RuntimeApi};
 use moto_fixture::MotoServer;
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -23,24 +22,6 @@ fn data_plane(endpoint: &str) -> Client {
             .credentials_provider(Credentials::new("test", "test", None, None, "test"))
             .build(),
     )
-}
-
-/// moto's data plane only serves shadows of registered things: `CreateThing` over plain HTTP
-/// (moto does not check signatures), so the test needs no IoT control-plane SDK.
-async fn create_thing(moto: &MotoServer, name: &str) {
-    let mut stream = tokio::net::TcpStream::connect(moto.addr()).await.unwrap();
-    let request = format!(
-        "POST /things/{name} HTTP/1.1\r\nhost: iot.us-east-1.amazonaws.com\r\n\
-         authorization: AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/iot/aws4_request, SignedHeaders=host, Signature=0\r\n\
-         content-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{{}}"
-    );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    assert!(
-        response.starts_with("HTTP/1.1 200") || response.starts_with("HTTP/1.0 200"),
-        "{response}"
-    );
 }
 
 async fn start(moto: &MotoServer) -> (RuntimeApi, FunctionProcess) {
@@ -99,7 +80,7 @@ fn lifecycle(kind: &str, version: u64, ts: i64, session: &str) -> Value {
 #[tokio::test]
 async fn lifecycle_events_maintain_the_connectivity_shadow() {
     let moto = MotoServer::start().await.unwrap();
-    create_thing(&moto, "ratchet").await;
+    moto.create_thing("ratchet").await.unwrap();
     let client = data_plane(&moto.endpoint());
     let (api, _process) = start(&moto).await;
 
@@ -134,7 +115,7 @@ async fn lifecycle_events_maintain_the_connectivity_shadow() {
 #[tokio::test]
 async fn documents_events_clear_satisfied_desired_keys() {
     let moto = MotoServer::start().await.unwrap();
-    create_thing(&moto, "ratchet").await;
+    moto.create_thing("ratchet").await.unwrap();
     let client = data_plane(&moto.endpoint());
     let (api, _process) = start(&moto).await;
 
