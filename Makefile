@@ -93,13 +93,13 @@ deploy: lambdas setup-node ## Deploy the stack with `cdk deploy` (needs AWS cred
 
 # Raspberry Pi OS 64-bit (Bookworm, glibc 2.36) and 32-bit Pi 2/3/4 (Bullseye or later, glibc 2.31).
 PI_TARGETS := aarch64-unknown-linux-gnu.2.36 armv7-unknown-linux-gnueabihf.2.31
-agent-pi: $(BUILD_STAMP) ## Cross-compile device-agent for the Pi (aarch64, armv7) into target/pi/
+agent-pi: $(BUILD_STAMP) ## Cross-compile device-agent for the Pi (aarch64, armv7) into target/pi-binaries/
 	rustup target add aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf >/dev/null
-	for t in $(PI_TARGETS); do $(CARGO) zigbuild --release -p device-agent --target $$t || exit 1; done
-	mkdir -p target/pi
-	cp target/aarch64-unknown-linux-gnu/release/device-agent target/pi/device-agent-aarch64
-	cp target/armv7-unknown-linux-gnueabihf/release/device-agent target/pi/device-agent-armv7
-	@ls -l target/pi/
+	for t in $(PI_TARGETS); do $(CARGO) zigbuild --profile pi -p device-agent --target $$t || exit 1; done
+	mkdir -p target/pi-binaries
+	cp target/aarch64-unknown-linux-gnu/pi/device-agent target/pi-binaries/device-agent-aarch64
+	cp target/armv7-unknown-linux-gnueabihf/pi/device-agent target/pi-binaries/device-agent-armv7
+	@ls -l target/pi-binaries/
 
 invoke-local: $(BUILD_STAMP) ## Run disconnect-recorder under `cargo lambda watch` and invoke it with the sample events
 	functions/disconnect-recorder/invoke-local.sh

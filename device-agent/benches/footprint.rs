@@ -5,7 +5,8 @@
 //! same job (`benches/peer_awsiotsdk.py`: mTLS, Last Will, shadow subscriptions, 10 msg/s QoS 1). It
 //! runs when `awsiotsdk` is installed in `.tools/venv` (`make bench` installs it).
 //!
-//! `FOOTPRINT_SECS=120 cargo bench -p device-agent --bench footprint`
+//! `FOOTPRINT_SECS=120 cargo bench -p device-agent --bench footprint --profile pi` (the profile the Pi
+//! binary is built with; without `--profile pi` it measures the speed-optimized release build).
 
 #[path = "../tests/support/mod.rs"]
 mod support;
