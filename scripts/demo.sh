@@ -108,7 +108,7 @@ vibration_interval_secs = 1.0
 [sensors]
 temperature = "simulated"
 [outbox]
-path = "$DEMO_DIR/outbox.redb"
+path = "$DEMO_DIR/outbox"
 EOF
 DEVICE_AGENT_LOG=info "$BIN/device-agent" --config "$DEMO_DIR/agent.toml" run >"$DEMO_DIR/agent.log" 2>&1 &
 AGENT_PID=$!

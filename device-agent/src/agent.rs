@@ -1,19 +1,20 @@
 //! Wiring: build the parts from the config, run them until shutdown, then flush and disconnect cleanly.
 
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 
 use crate::actuator::Actuator;
 use crate::check::{CheckReport, run_checks};
 use crate::config::AgentConfig;
-use crate::connection::{ConnectionSettings, connection_channel, run_connection};
+use crate::connection::{ConnectionSettings, connection_pair, run_connection};
 use crate::lifecycle::{Shutdown, new_agent_session, shutdown_channel};
 use crate::outbox::{Outbox, OutboxError};
 use crate::sensors::{temperature_from_config, vibration_from_config};
 use crate::shadow_sync::{ShadowSync, ShadowTopics, run_shadow_sync};
-use crate::telemetry::{DrainReport, TelemetrySink, run_drainer, run_temperature, run_vibration};
+use crate::telemetry::{
+    DrainReport, DrainerSettings, TelemetrySink, run_drainer, run_temperature, run_vibration,
+};
 use crate::tls::{self, TlsSetupError};
 
 #[derive(Debug, thiserror::Error)]
@@ -53,19 +54,30 @@ pub async fn run_agent<A: Actuator>(
     let tls_config = tls::client_config(&config)?;
     let outbox_path = config.outbox.path.clone();
     let (max, on_full) = (config.outbox.max_messages, config.outbox.on_full);
+    // Opening replays the log and makes a durable seq reservation (an fsync): off the async thread.
     let outbox = tokio::task::spawn_blocking(move || Outbox::open(&outbox_path, max, on_full))
         .await
-        .map_err(|e| {
-            OutboxError::Storage(Box::new(redb::Error::Io(std::io::Error::other(
-                e.to_string(),
-            ))))
-        })??;
-    let outbox = Arc::new(outbox);
-    let stored = outbox.len().unwrap_or(0);
+        .map_err(|e| OutboxError::Io(std::io::Error::other(e.to_string())))??;
+    let recovery = outbox.recovery();
+    if recovery.discarded_bytes > 0 {
+        tracing::warn!(
+            discarded_bytes = recovery.discarded_bytes,
+            "outbox ended in a torn or corrupt record (power loss?); cut it, every whole record is kept"
+        );
+    }
+    for aside in &recovery.quarantined {
+        tracing::error!(file = %aside.display(), "an outbox segment was not readable; moved it aside and went on");
+    }
+    if recovery.skipped_seqs > 0 {
+        tracing::warn!(
+            skipped = recovery.skipped_seqs,
+            "the outbox was not closed cleanly before a reboot; seq continues after the reserved block so no number is reused"
+        );
+    }
     let agent_session = new_agent_session();
     tracing::info!(
         thing = %config.thing_name, endpoint = %config.endpoint, port = config.port, agent_session,
-        stored_messages = stored, dropped_total = outbox.dropped_total().unwrap_or(0),
+        stored_messages = outbox.len(), dropped_total = outbox.dropped_total(), next_seq = outbox.next_seq(),
         "starting device-agent {}", crate::lifecycle::AGENT_VERSION
     );
 
@@ -76,12 +88,11 @@ pub async fn run_agent<A: Actuator>(
         agent_session.clone(),
         shadow_topics.subscriptions(),
     );
-    let (connection, commands) = connection_channel();
+    let (connection, driver) = connection_pair(settings);
     let (drainer_events_tx, drainer_events) = mpsc::unbounded_channel();
     let (shadow_events_tx, shadow_events) = mpsc::unbounded_channel();
     let connection_task = tokio::spawn(run_connection(
-        settings,
-        commands,
+        driver,
         vec![drainer_events_tx, shadow_events_tx],
     ));
 
@@ -98,11 +109,7 @@ pub async fn run_agent<A: Actuator>(
         shutdown.clone(),
     ));
 
-    let sink = TelemetrySink {
-        outbox: Arc::clone(&outbox),
-        wake_drainer: Arc::new(Notify::new()),
-        thing: config.thing_name.clone(),
-    };
+    let (sink, readings) = TelemetrySink::channel(config.thing_name.clone());
     let secs = |v: f64| Duration::try_from_secs_f64(v).unwrap_or(Duration::from_secs(1));
     let temperature_task = tokio::spawn(run_temperature(
         temperature_from_config(&config.sensors),
@@ -114,7 +121,7 @@ pub async fn run_agent<A: Actuator>(
     ));
     let vibration_task = tokio::spawn(run_vibration(
         vibration_from_config(&config.sensors),
-        sink.clone(),
+        sink,
         config.vibration_topic(),
         secs(config.telemetry.vibration_interval_secs),
         motor_rx,
@@ -125,12 +132,17 @@ pub async fn run_agent<A: Actuator>(
     // what is stored, then DISCONNECT. The drainer has its own signal so it cannot miss a last reading.
     let (flush_trigger, flush_signal) = shutdown_channel();
     let drainer_task = tokio::spawn(run_drainer(
-        sink,
+        outbox,
+        readings,
         connection.clone(),
         drainer_events,
-        config.outbox.max_in_flight,
+        DrainerSettings {
+            max_in_flight: config.outbox.max_in_flight,
+            sync: config.outbox.sync,
+            sync_interval: Duration::from_millis(config.outbox.sync_interval_ms),
+            flush_timeout: secs(config.shutdown_flush_secs),
+        },
         flush_signal,
-        secs(config.shutdown_flush_secs),
     ));
     let mut shutdown = shutdown;
     shutdown.recv().await;
@@ -151,6 +163,7 @@ pub async fn run_agent<A: Actuator>(
     tracing::info!(
         acknowledged = drain.acknowledged,
         left_in_outbox = drain.left_in_outbox,
+        flushes = drain.flushes,
         "stopped"
     );
     Ok(RunSummary {

@@ -97,7 +97,16 @@ pub fn run_checks(config: &AgentConfig, now: SystemTime) -> CheckReport {
             ),
         }
     }
-    match config.outbox.path.parent() {
+    let outbox = &config.outbox.path;
+    match outbox.parent() {
+        _ if outbox.exists() && !outbox.is_dir() => report.push(
+            Severity::Error,
+            "outbox.path",
+            format!(
+                "{} is a file; the outbox is a directory of segment files: use e.g. /var/lib/device-agent/outbox",
+                outbox.display()
+            ),
+        ),
         Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => report.push(
             Severity::Error,
             "outbox.path",
@@ -106,11 +115,7 @@ pub fn run_checks(config: &AgentConfig, now: SystemTime) -> CheckReport {
                 dir.display()
             ),
         ),
-        _ => report.push(
-            Severity::Ok,
-            "outbox.path",
-            config.outbox.path.display().to_string(),
-        ),
+        _ => report.push(Severity::Ok, "outbox.path", outbox.display().to_string()),
     }
     report
 }

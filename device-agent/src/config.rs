@@ -132,13 +132,30 @@ pub enum ActuatorKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OutboxConfig {
-    /// The redb file holding unacknowledged telemetry.
+    /// The directory of segment files holding unacknowledged telemetry (created if missing).
     pub path: PathBuf,
     /// Bound on stored messages; what happens beyond it is `on_full`.
     pub max_messages: u64,
     pub on_full: OverflowPolicy,
     /// QoS 1 publishes in flight at once; AWS allows 100 unacknowledged per client (reference 6.5).
     pub max_in_flight: usize,
+    /// When stored readings are forced to the disk (a crash of the agent never loses them either way).
+    pub sync: OutboxSync,
+    /// With `sync = "interval"`: the longest a reading waits for the disk while it is unacknowledged.
+    pub sync_interval_ms: u64,
+}
+
+/// How the outbox protects readings against power loss (a crash of the agent alone cannot lose them:
+/// every reading reaches the kernel before the next one is taken).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OutboxSync {
+    /// Flush at most every `sync_interval_ms`, and only when a reading written since the last flush has
+    /// no PUBACK yet: online, the broker's acknowledgement usually comes first and the disk is not touched.
+    /// A power loss can lose at most the unacknowledged readings of the last interval.
+    Interval,
+    /// Flush every reading before it is sent (an fsync per reading: SD-card latency and wear).
+    Always,
 }
 
 /// What the outbox does when it holds `max_messages`. Either way `dropped_total` counts the loss.
@@ -241,10 +258,12 @@ impl Default for ActuatorConfig {
 impl Default for OutboxConfig {
     fn default() -> Self {
         Self {
-            path: PathBuf::from("/var/lib/device-agent/outbox.redb"),
+            path: PathBuf::from("/var/lib/device-agent/outbox"),
             max_messages: 100_000,
             on_full: OverflowPolicy::DropOldest,
             max_in_flight: 20,
+            sync: OutboxSync::Interval,
+            sync_interval_ms: 1000,
         }
     }
 }
@@ -499,7 +518,7 @@ impl AgentConfig {
             problem(
                 "outbox.path",
                 "is empty".into(),
-                "use a file on persistent storage, e.g. /var/lib/device-agent/outbox.redb",
+                "use a directory on persistent storage, e.g. /var/lib/device-agent/outbox",
             );
         }
         if self.outbox.max_messages == 0 {
@@ -507,6 +526,13 @@ impl AgentConfig {
                 "outbox.max_messages",
                 "is 0".into(),
                 "allow at least one message; 100000 ~ 5 days at 5 s",
+            );
+        }
+        if !(10..=60_000).contains(&self.outbox.sync_interval_ms) {
+            problem(
+                "outbox.sync_interval_ms",
+                format!("{} is outside 10..=60000", self.outbox.sync_interval_ms),
+                "1000 bounds what a power loss can take to one second of unacknowledged readings",
             );
         }
         if !(1..=100).contains(&self.outbox.max_in_flight) {

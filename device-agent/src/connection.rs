@@ -1,18 +1,19 @@
 //! The one task that owns the MQTT connection (rumqttc's `EventLoop` + `AsyncClient`).
 //!
-//! Telemetry (through the outbox drainer) and the shadow sync never touch the client: they send
-//! `Command`s through a `ConnectionHandle` and receive `LinkEvent`s. The task connects, reconnects with the
+//! Telemetry (through the outbox drainer) and the shadow sync publish through a `ConnectionHandle`, which
+//! refuses while the link is down, and receive `LinkEvent`s. The task connects, reconnects with the
 //! `backoff` policy, re-renders the Last Will before every CONNECT (so `connectedAt` is that attempt's time),
 //! re-subscribes when the broker has no session for us (rumqtt #250), and ends with a clean DISCONNECT.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use rumqttc::{
     AsyncClient, ConnectionError, Event, LastWill, MqttOptions, Outgoing, Packet, PublishNotice,
     PublishOptions, QoS, TlsConfiguration, Transport,
 };
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use crate::backoff::{Backoff, ReconnectPolicy};
 use crate::config::AgentConfig;
@@ -36,59 +37,52 @@ pub enum LinkEvent {
 pub enum PublishError {
     #[error("not connected")]
     NotConnected,
-    #[error("connection task has stopped")]
-    Closed,
     #[error("publish refused by the MQTT client: {0}")]
     Client(String),
 }
 
 #[derive(Debug)]
 enum Command {
-    Publish {
-        topic: String,
-        payload: Vec<u8>,
-        reply: Option<oneshot::Sender<Result<PublishNotice, PublishError>>>,
-    },
-    Disconnect {
-        drain_timeout: Duration,
-    },
+    Disconnect { drain_timeout: Duration },
 }
 
 /// A cheap, cloneable way to talk to the connection task.
+///
+/// Publishes go straight into rumqttc's request queue (no hop through the connection task: that
+/// wakeup per message was measurable on a Pi-class budget, see docs/benchmarks.md); the task keeps
+/// `connected` current so nothing is queued while the link is down.
 #[derive(Debug, Clone)]
 pub struct ConnectionHandle {
+    client: AsyncClient,
+    connected: Arc<AtomicBool>,
     commands: mpsc::Sender<Command>,
 }
 
 impl ConnectionHandle {
     /// QoS 1 publish; the returned notice resolves with the PUBACK (or fails when the session is lost).
-    pub async fn publish_tracked(
+    pub fn publish_tracked(
         &self,
         topic: String,
         payload: Vec<u8>,
     ) -> Result<PublishNotice, PublishError> {
-        let (reply, response) = oneshot::channel();
-        self.commands
-            .send(Command::Publish {
-                topic,
-                payload,
-                reply: Some(reply),
-            })
-            .await
-            .map_err(|_| PublishError::Closed)?;
-        response.await.map_err(|_| PublishError::Closed)?
+        if !self.connected.load(Ordering::Acquire) {
+            return Err(PublishError::NotConnected);
+        }
+        self.client
+            .try_publish_tracked(topic, payload, PublishOptions::new(QoS::AtLeastOnce))
+            .map_err(|e| PublishError::Client(e.to_string()))
     }
 
-    /// QoS 1 publish nobody waits for (shadow requests: their answer is the response topic).
-    pub async fn publish_untracked(&self, topic: String, payload: Vec<u8>) {
-        let _ = self
-            .commands
-            .send(Command::Publish {
-                topic,
-                payload,
-                reply: None,
-            })
-            .await;
+    /// QoS 1 publish nobody waits for (shadow requests: their answer is the response topic). Dropped
+    /// while disconnected: the shadow sync asks again after every connect.
+    pub fn publish_untracked(&self, topic: String, payload: Vec<u8>) {
+        if !self.connected.load(Ordering::Acquire) {
+            return;
+        }
+        let options = PublishOptions::new(QoS::AtLeastOnce);
+        if let Err(error) = self.client.try_publish(topic, payload, options) {
+            tracing::warn!(%error, "could not queue publish");
+        }
     }
 
     /// Ask for a clean DISCONNECT (no Will) after in-flight QoS 1 publishes drained or `drain_timeout` passed.
@@ -174,16 +168,44 @@ impl ConnectionSettings {
     }
 }
 
-/// Create the command channel; the receiver goes to `run_connection`.
-pub fn connection_channel() -> (ConnectionHandle, ConnectionCommands) {
-    let (tx, rx) = mpsc::channel(256);
-    (ConnectionHandle { commands: tx }, ConnectionCommands { rx })
+/// Create the MQTT client (no I/O yet): the handle for the rest of the agent, and the part
+/// `run_connection` drives.
+pub fn connection_pair(settings: ConnectionSettings) -> (ConnectionHandle, ConnectionDriver) {
+    let (client, eventloop) = AsyncClient::builder(settings.mqtt_options())
+        .capacity(512)
+        .build();
+    let (commands, rx) = mpsc::channel(4);
+    let connected = Arc::new(AtomicBool::new(false));
+    let handle = ConnectionHandle {
+        client: client.clone(),
+        connected: Arc::clone(&connected),
+        commands,
+    };
+    let driver = ConnectionDriver {
+        settings,
+        client,
+        eventloop,
+        connected,
+        rx,
+    };
+    (handle, driver)
 }
 
-/// The receiving side of `ConnectionHandle`.
-#[derive(Debug)]
-pub struct ConnectionCommands {
+/// What `run_connection` owns: rumqttc's event loop and the receiving side of the handles' commands.
+pub struct ConnectionDriver {
+    settings: ConnectionSettings,
+    client: AsyncClient,
+    eventloop: rumqttc::EventLoop,
+    connected: Arc<AtomicBool>,
     rx: mpsc::Receiver<Command>,
+}
+
+impl std::fmt::Debug for ConnectionDriver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectionDriver")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A short hint for the errors Pi owners hit most, appended to the log line.
@@ -211,13 +233,16 @@ pub fn explain(error: &ConnectionError) -> &'static str {
 
 /// Own the connection until a `Disconnect` command (or every handle is dropped).
 pub async fn run_connection(
-    settings: ConnectionSettings,
-    mut commands: ConnectionCommands,
+    driver: ConnectionDriver,
     subscribers: Vec<mpsc::UnboundedSender<LinkEvent>>,
 ) {
-    let (client, mut eventloop) = AsyncClient::builder(settings.mqtt_options())
-        .capacity(512)
-        .build();
+    let ConnectionDriver {
+        settings,
+        client,
+        mut eventloop,
+        connected: link_up,
+        rx: mut commands,
+    } = driver;
     eventloop
         .network_options
         .set_connection_timeout(settings.connect_timeout_secs.max(1));
@@ -241,21 +266,13 @@ pub async fn run_connection(
             if disconnecting.is_some() {
                 return;
             }
-            // Back off before the next CONNECT, still answering commands.
-            let deadline = tokio::time::Instant::now()
-                + backoff.delay_before_attempt(Instant::now(), &mut rng);
-            loop {
-                tokio::select! {
-                    _ = tokio::time::sleep_until(deadline) => break,
-                    command = commands.rx.recv() => match command {
-                        None | Some(Command::Disconnect { .. }) => return,
-                        Some(Command::Publish { reply, .. }) => {
-                            if let Some(reply) = reply {
-                                let _ = reply.send(Err(PublishError::NotConnected));
-                            }
-                        }
-                    },
-                }
+            // Back off before the next CONNECT; a disconnect request ends the wait (and the task).
+            let delay = backoff.delay_before_attempt(Instant::now(), &mut rng);
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                command = commands.recv() => match command {
+                    None | Some(Command::Disconnect { .. }) => return,
+                },
             }
             eventloop
                 .mqtt_options
@@ -267,6 +284,7 @@ pub async fn run_connection(
             event = eventloop.poll() => match event {
                 Ok(Event::Incoming(Packet::ConnAck(connack))) => {
                     connected = true;
+                    link_up.store(true, Ordering::Release);
                     backoff.record_connected(Instant::now());
                     tracing::info!(%address, session_present = connack.session_present, "connected");
                     if !connack.session_present {
@@ -301,46 +319,31 @@ pub async fn run_connection(
                         tracing::warn!(%address, %error, hint = explain(&error), "connect failed");
                     }
                     connected = false;
+                    link_up.store(false, Ordering::Release);
                     backoff.record_failure(Instant::now());
                 }
             },
-            command = commands.rx.recv(), if connected && disconnecting.is_none() => match command {
-                Some(Command::Publish { topic, payload, reply }) => {
-                    let options = PublishOptions::new(QoS::AtLeastOnce);
-                    match reply {
-                        Some(reply) => {
-                            let result = client
-                                .try_publish_tracked(topic, payload, options)
-                                .map_err(|e| PublishError::Client(e.to_string()));
-                            let _ = reply.send(result);
-                        }
-                        None => {
-                            if let Err(error) = client.try_publish(topic, payload, options) {
-                                tracing::warn!(%error, "could not queue publish");
-                            }
-                        }
-                    }
+            command = commands.recv(), if connected && disconnecting.is_none() => {
+                let drain_timeout = match command {
+                    Some(Command::Disconnect { drain_timeout }) => drain_timeout,
+                    None => Duration::from_secs(1),
+                };
+                disconnecting = Some(Instant::now());
+                // From here on the handles refuse new publishes; in-flight ones may still complete.
+                link_up.store(false, Ordering::Release);
+                if client.try_disconnect_with_timeout(drain_timeout).is_err() {
+                    return;
                 }
-                None | Some(Command::Disconnect { .. }) => {
-                    let drain_timeout = match command {
-                        Some(Command::Disconnect { drain_timeout }) => drain_timeout,
-                        _ => Duration::from_secs(1),
-                    };
-                    disconnecting = Some(Instant::now());
-                    if client.try_disconnect_with_timeout(drain_timeout).is_err() {
-                        return;
-                    }
-                }
-            },
+            }
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn settings() -> ConnectionSettings {
+    pub(crate) fn settings() -> ConnectionSettings {
         let config =
             AgentConfig::from_toml_str("endpoint = \"example.com\"\nthing_name = \"ratchet\"")
                 .unwrap();

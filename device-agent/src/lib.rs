@@ -15,4 +15,5 @@ pub mod outbox;
 pub mod sensors;
 pub mod shadow_sync;
 pub mod telemetry;
+pub mod ticker;
 pub mod tls;

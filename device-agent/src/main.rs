@@ -97,10 +97,10 @@ fn run(path: &std::path::Path, overrides: &CliOverrides) -> ExitCode {
         }
     };
     // One connection and a few timers need no worker pool: a single-threaded runtime keeps the
-    // resident set small (each extra thread brings its own stack and malloc arena). Disk writes of
-    // the outbox run on the blocking pool, capped at two threads.
+    // resident set small (each extra thread brings its own stack and malloc arena). The outbox's
+    // disk flushes (and DNS lookups) run on the blocking pool, one at a time.
     let runtime = match tokio::runtime::Builder::new_current_thread()
-        .max_blocking_threads(2)
+        .max_blocking_threads(1)
         .enable_all()
         .build()
     {

@@ -571,9 +571,7 @@ pub async fn run_shadow_sync<A: Actuator>(
         while let Some(command) = pending.pop_front() {
             match command {
                 SyncCommand::PublishGet { client_token } => {
-                    connection
-                        .publish_untracked(topics.get(), get_payload(&client_token))
-                        .await;
+                    connection.publish_untracked(topics.get(), get_payload(&client_token));
                 }
                 SyncCommand::PublishReport {
                     client_token,
@@ -581,12 +579,10 @@ pub async fn run_shadow_sync<A: Actuator>(
                     version,
                 } => {
                     tracing::info!(motor = %state, "reporting MOTOR");
-                    connection
-                        .publish_untracked(
-                            topics.update(),
-                            report_payload(state, &client_token, version),
-                        )
-                        .await;
+                    connection.publish_untracked(
+                        topics.update(),
+                        report_payload(state, &client_token, version),
+                    );
                 }
                 SyncCommand::Actuate(target) => {
                     tracing::info!(motor = %target, "switching MOTOR");

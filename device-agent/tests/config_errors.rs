@@ -164,10 +164,7 @@ fn unreachable_broker_is_retried_with_a_clear_message() {
         device_agent::config::OverflowPolicy::DropOldest,
     )
     .unwrap();
-    assert!(
-        outbox.len().unwrap() >= 1,
-        "offline readings were not stored"
-    );
+    assert!(!outbox.is_empty(), "offline readings were not stored");
 }
 
 #[test]

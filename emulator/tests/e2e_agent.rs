@@ -55,7 +55,7 @@ path = "{outbox}"
         cert = file(iot_emulator::registry::CERTIFICATE_FILE),
         key = file(iot_emulator::registry::PRIVATE_KEY_FILE),
         ca = file(iot_emulator::registry::ROOT_CA_FILE),
-        outbox = work.path().join("outbox.redb").display(),
+        outbox = work.path().join("outbox").display(),
     );
     let config_path = work.path().join("agent.toml");
     std::fs::write(&config_path, config).unwrap();

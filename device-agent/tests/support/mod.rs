@@ -405,7 +405,7 @@ pub fn write_config(
     top: &str,
     tables: &str,
 ) -> AgentFiles {
-    let outbox = dir.join("outbox.redb");
+    let outbox = dir.join("outbox");
     let config = dir.join("agent.toml");
     std::fs::write(
         &config,
