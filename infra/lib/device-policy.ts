@@ -32,7 +32,8 @@ export const DEVICE_SUBSCRIBE_TOPICS = [
  * - Connect only as the thing the certificate is attached to (clientId = thing name, reference 4.4), so one
  *   device's certificate can't impersonate another.
  * - Subscribe is checked against the literal filter on `topicfilter/`, Receive on `topic/` for every delivery
- *   (reference 4.2), so both are granted, for the same five shadow response topics and nothing else.
+ *   (reference 4.2), so both are granted, for the same five shadow response topics and nothing else (one
+ *   statement: each action only ever matches its own resource type).
  * - Shadow access over MQTT is plain topic access; the `iot:*ThingShadow` actions are HTTP-only and not granted.
  * - MQTT `+`/`#` are literal in policies (reference 4.3); the only wildcard is `data/<thing>/*`, which `*` keeps
  *   inside the device's own prefix.
@@ -61,14 +62,15 @@ export class DevicePolicy extends Construct {
             Resource: DEVICE_PUBLISH_TOPICS.map((topic) => iotArn(`topic/${topic}`)),
           },
           {
+            // One statement for both: Subscribe requests only ever name `topicfilter/` resources and Receive
+            // only `topic/` ones, so neither action gains anything from the other's list. Two statements
+            // would cost ~40 characters that the GovCloud ARNs need (2,048-character limit, reference 4.1).
             Effect: 'Allow',
-            Action: 'iot:Subscribe',
-            Resource: DEVICE_SUBSCRIBE_TOPICS.map((topic) => iotArn(`topicfilter/${topic}`)),
-          },
-          {
-            Effect: 'Allow',
-            Action: 'iot:Receive',
-            Resource: DEVICE_SUBSCRIBE_TOPICS.map((topic) => iotArn(`topic/${topic}`)),
+            Action: ['iot:Subscribe', 'iot:Receive'],
+            Resource: [
+              ...DEVICE_SUBSCRIBE_TOPICS.map((topic) => iotArn(`topicfilter/${topic}`)),
+              ...DEVICE_SUBSCRIBE_TOPICS.map((topic) => iotArn(`topic/${topic}`)),
+            ],
           },
         ],
       },

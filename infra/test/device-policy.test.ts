@@ -28,19 +28,13 @@ const EXPECTED_STATEMENTS = [
   },
   {
     Effect: 'Allow',
-    Action: 'iot:Subscribe',
+    Action: ['iot:Subscribe', 'iot:Receive'],
     Resource: [
       `${ARN}:topicfilter/$aws/things/${THING}/shadow/get/accepted`,
       `${ARN}:topicfilter/$aws/things/${THING}/shadow/get/rejected`,
       `${ARN}:topicfilter/$aws/things/${THING}/shadow/update/accepted`,
       `${ARN}:topicfilter/$aws/things/${THING}/shadow/update/rejected`,
       `${ARN}:topicfilter/$aws/things/${THING}/shadow/update/delta`,
-    ],
-  },
-  {
-    Effect: 'Allow',
-    Action: 'iot:Receive',
-    Resource: [
       `${ARN}:topic/$aws/things/${THING}/shadow/get/accepted`,
       `${ARN}:topic/$aws/things/${THING}/shadow/get/rejected`,
       `${ARN}:topic/$aws/things/${THING}/shadow/update/accepted`,
@@ -79,11 +73,15 @@ describe('device policy', () => {
     assert.equal(raw.split(THING).length - 1, 15);
   });
 
-  it('fits the 2048-character limit in the longest commercial and China region names', () => {
-    const longestCommercial = { partition: 'aws', region: 'ap-southeast-5', account: '123456789012' };
-    const longestChina = { partition: 'aws-cn', region: 'cn-northwest-1', account: '123456789012' };
-    assert.ok(documentLength(longestCommercial) <= 2048, `${documentLength(longestCommercial)} chars`);
-    assert.ok(documentLength(longestChina) <= 2048, `${documentLength(longestChina)} chars`);
+  it('fits the 2048-character limit in every partition, with the longest region names', () => {
+    const longest = [
+      { partition: 'aws', region: 'ap-southeast-5', account: '123456789012' },
+      { partition: 'aws-cn', region: 'cn-northwest-1', account: '123456789012' },
+      { partition: 'aws-us-gov', region: 'us-gov-west-1', account: '123456789012' },
+    ];
+    for (const env of longest) {
+      assert.ok(documentLength(env) <= 2048, `${env.region}: ${documentLength(env)} chars`);
+    }
   });
 
   it('takes its name from the devicePolicyName context value', () => {

@@ -134,6 +134,8 @@ fn the_contract_template_has_no_findings_in_any_region() {
     for (account, region) in [
         ("123456789012", "us-east-1"),
         ("111122223333", "cn-north-1"),
+        // The longest ARNs: this one used to exceed the 2,048-character limit.
+        ("444455556666", "us-gov-west-1"),
     ] {
         let options = AuditOptions {
             account: account.to_owned(),
