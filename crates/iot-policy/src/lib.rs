@@ -44,7 +44,8 @@ pub use evaluate::{
 };
 pub use pattern::Pattern;
 pub use template::{
-    IntrinsicError, PseudoParameters, TemplateError, load_policies_from_template,
-    load_policies_from_template_value, resolve_intrinsics,
+    IntrinsicError, PseudoParameters, ResourceReferences, TemplateError,
+    load_policies_from_template, load_policies_from_template_value, resolve_intrinsics,
+    resolve_intrinsics_with,
 };
 pub use variables::{PolicyVariable, ResolvedValues};

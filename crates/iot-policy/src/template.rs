@@ -53,14 +53,19 @@ impl PseudoParameters {
 /// Why an intrinsic function could not be resolved.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IntrinsicError {
-    #[error(
-        "unsupported intrinsic function {0} (supported: Ref of pseudo parameters, Fn::Join, Fn::Sub)"
-    )]
+    #[error("unsupported intrinsic function {0} (supported: Ref, Fn::GetAtt, Fn::Join, Fn::Sub)")]
     UnsupportedFunction(String),
     #[error(
-        "Ref to {0:?} cannot be resolved locally (only AWS::AccountId, AWS::Region, AWS::Partition, AWS::URLSuffix, AWS::StackName)"
+        "Ref to {0:?} cannot be resolved locally (pseudo parameters AWS::AccountId, AWS::Region, AWS::Partition, \
+         AWS::URLSuffix, AWS::StackName, and the resources the caller knows)"
     )]
     UnresolvableRef(String),
+    #[error("Fn::GetAtt {0:?} cannot be resolved locally")]
+    UnresolvableGetAtt(String),
+    #[error(
+        "malformed Fn::GetAtt: expected [\"LogicalId\", \"Attribute\"] or \"LogicalId.Attribute\""
+    )]
+    MalformedGetAtt,
     #[error("malformed Fn::Join: expected [delimiter, [values...]]")]
     MalformedJoin,
     #[error("malformed Fn::Sub: expected \"template\" or [\"template\", {{variables}}]")]
@@ -174,86 +179,193 @@ pub fn load_policies_from_template_value(
     Ok(policies)
 }
 
+/// What `Ref` and `Fn::GetAtt` of a template's own resources resolve to. Policy documents never
+/// name resources, so [`resolve_intrinsics`] knows none; the emulator reads function and rule ARNs
+/// through its own implementation.
+pub trait ResourceReferences {
+    /// `Ref` of the resource `logical_id`: its physical name (or id, by resource type).
+    fn reference(&self, logical_id: &str) -> Option<String>;
+    /// `Fn::GetAtt` of `attribute` (e.g. `Arn`) on the resource `logical_id`.
+    fn attribute(&self, logical_id: &str, attribute: &str) -> Option<String>;
+}
+
+struct NoResources;
+
+impl ResourceReferences for NoResources {
+    fn reference(&self, _: &str) -> Option<String> {
+        None
+    }
+
+    fn attribute(&self, _: &str, _: &str) -> Option<String> {
+        None
+    }
+}
+
 /// Resolves `Ref` (pseudo parameters), `Fn::Join` and `Fn::Sub` anywhere inside `value`.
 pub fn resolve_intrinsics(
     value: &Value,
     pseudo: &PseudoParameters,
 ) -> Result<Value, IntrinsicError> {
-    match value {
-        Value::Array(items) => items
-            .iter()
-            .map(|item| resolve_intrinsics(item, pseudo))
-            .collect::<Result<Vec<_>, _>>()
-            .map(Value::Array),
-        Value::Object(object) => {
-            if object.len() == 1
-                && let Some((key, argument)) = object.iter().next()
-                && (key == "Ref" || key.starts_with("Fn::"))
-            {
-                return resolve_function(key, argument, pseudo);
-            }
-            object
-                .iter()
-                .map(|(key, item)| Ok((key.clone(), resolve_intrinsics(item, pseudo)?)))
-                .collect::<Result<Map<_, _>, _>>()
-                .map(Value::Object)
-        }
-        scalar => Ok(scalar.clone()),
-    }
+    resolve_intrinsics_with(value, pseudo, &NoResources)
 }
 
-fn resolve_function(
-    name: &str,
-    argument: &Value,
+/// [`resolve_intrinsics`], with `Ref`, `Fn::GetAtt` and `Fn::Sub` references to the template's
+/// resources answered by `resources`.
+pub fn resolve_intrinsics_with(
+    value: &Value,
     pseudo: &PseudoParameters,
+    resources: &dyn ResourceReferences,
 ) -> Result<Value, IntrinsicError> {
-    match name {
-        "Ref" => {
-            let target = argument
-                .as_str()
-                .ok_or_else(|| IntrinsicError::UnresolvableRef(argument.to_string()))?;
-            pseudo
-                .lookup(target)
-                .map(|value| Value::String(value.to_owned()))
-                .ok_or_else(|| IntrinsicError::UnresolvableRef(target.to_owned()))
-        }
-        "Fn::Join" => {
-            let [delimiter, values] = argument.as_array().map(Vec::as_slice).unwrap_or_default()
-            else {
-                return Err(IntrinsicError::MalformedJoin);
-            };
-            let delimiter = delimiter.as_str().ok_or(IntrinsicError::MalformedJoin)?;
-            let values = match resolve_intrinsics(values, pseudo)? {
-                Value::Array(values) => values,
-                _ => return Err(IntrinsicError::MalformedJoin),
-            };
-            let parts = values
+    let resolver = Resolver { pseudo, resources };
+    resolver.resolve(value)
+}
+
+struct Resolver<'a> {
+    pseudo: &'a PseudoParameters,
+    resources: &'a dyn ResourceReferences,
+}
+
+impl Resolver<'_> {
+    fn resolve(&self, value: &Value) -> Result<Value, IntrinsicError> {
+        match value {
+            Value::Array(items) => items
                 .iter()
-                .map(|value| scalar_text(value, "Fn::Join"))
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(Value::String(parts.join(delimiter)))
+                .map(|item| self.resolve(item))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Value::Array),
+            Value::Object(object) => {
+                if object.len() == 1
+                    && let Some((key, argument)) = object.iter().next()
+                    && (key == "Ref" || key.starts_with("Fn::"))
+                {
+                    return self.function(key, argument);
+                }
+                object
+                    .iter()
+                    .map(|(key, item)| Ok((key.clone(), self.resolve(item)?)))
+                    .collect::<Result<Map<_, _>, _>>()
+                    .map(Value::Object)
+            }
+            scalar => Ok(scalar.clone()),
         }
-        "Fn::Sub" => {
-            let (template, variables) = match argument {
-                Value::String(template) => (template.as_str(), Map::new()),
-                Value::Array(items) => match items.as_slice() {
-                    [Value::String(template), Value::Object(variables)] => {
-                        let resolved = variables
-                            .iter()
-                            .map(|(key, value)| {
-                                let value = resolve_intrinsics(value, pseudo)?;
-                                Ok((key.clone(), Value::String(scalar_text(&value, "Fn::Sub")?)))
-                            })
-                            .collect::<Result<Map<_, _>, IntrinsicError>>()?;
-                        (template.as_str(), resolved)
-                    }
+    }
+
+    /// `Ref` of a pseudo parameter, else of a resource.
+    fn reference(&self, name: &str) -> Option<String> {
+        self.pseudo
+            .lookup(name)
+            .map(str::to_owned)
+            .or_else(|| self.resources.reference(name))
+    }
+
+    fn function(&self, name: &str, argument: &Value) -> Result<Value, IntrinsicError> {
+        match name {
+            "Ref" => {
+                let target = argument
+                    .as_str()
+                    .ok_or_else(|| IntrinsicError::UnresolvableRef(argument.to_string()))?;
+                self.reference(target)
+                    .map(Value::String)
+                    .ok_or_else(|| IntrinsicError::UnresolvableRef(target.to_owned()))
+            }
+            "Fn::GetAtt" => {
+                let (id, attribute) = match argument {
+                    Value::String(dotted) => dotted
+                        .split_once('.')
+                        .ok_or(IntrinsicError::MalformedGetAtt)?,
+                    Value::Array(parts) => match parts.as_slice() {
+                        [Value::String(id), Value::String(attribute)] => {
+                            (id.as_str(), attribute.as_str())
+                        }
+                        _ => return Err(IntrinsicError::MalformedGetAtt),
+                    },
+                    _ => return Err(IntrinsicError::MalformedGetAtt),
+                };
+                self.resources
+                    .attribute(id, attribute)
+                    .map(Value::String)
+                    .ok_or_else(|| IntrinsicError::UnresolvableGetAtt(format!("{id}.{attribute}")))
+            }
+            "Fn::Join" => {
+                let [delimiter, values] =
+                    argument.as_array().map(Vec::as_slice).unwrap_or_default()
+                else {
+                    return Err(IntrinsicError::MalformedJoin);
+                };
+                let delimiter = delimiter.as_str().ok_or(IntrinsicError::MalformedJoin)?;
+                let values = match self.resolve(values)? {
+                    Value::Array(values) => values,
+                    _ => return Err(IntrinsicError::MalformedJoin),
+                };
+                let parts = values
+                    .iter()
+                    .map(|value| scalar_text(value, "Fn::Join"))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(Value::String(parts.join(delimiter)))
+            }
+            "Fn::Sub" => {
+                let (template, variables) = match argument {
+                    Value::String(template) => (template.as_str(), Map::new()),
+                    Value::Array(items) => match items.as_slice() {
+                        [Value::String(template), Value::Object(variables)] => {
+                            let resolved = variables
+                                .iter()
+                                .map(|(key, value)| {
+                                    let value = self.resolve(value)?;
+                                    Ok((
+                                        key.clone(),
+                                        Value::String(scalar_text(&value, "Fn::Sub")?),
+                                    ))
+                                })
+                                .collect::<Result<Map<_, _>, IntrinsicError>>()?;
+                            (template.as_str(), resolved)
+                        }
+                        _ => return Err(IntrinsicError::MalformedSub),
+                    },
                     _ => return Err(IntrinsicError::MalformedSub),
-                },
-                _ => return Err(IntrinsicError::MalformedSub),
-            };
-            substitute(template, &variables, pseudo).map(Value::String)
+                };
+                self.substitute(template, &variables).map(Value::String)
+            }
+            other => Err(IntrinsicError::UnsupportedFunction(other.to_owned())),
         }
-        other => Err(IntrinsicError::UnsupportedFunction(other.to_owned())),
+    }
+
+    /// `Fn::Sub`: `${Name}` from the variable map, the pseudo parameters or a resource's `Ref`,
+    /// `${Name.Attribute}` from `Fn::GetAtt`; `${!Text}` is the literal `${Text}`.
+    fn substitute(
+        &self,
+        template: &str,
+        variables: &Map<String, Value>,
+    ) -> Result<String, IntrinsicError> {
+        let mut output = String::with_capacity(template.len());
+        let mut rest = template;
+        while let Some(start) = rest.find("${") {
+            output.push_str(&rest[..start]);
+            let after = &rest[start + 2..];
+            let Some(close) = after.find('}') else {
+                // No closing brace: CloudFormation keeps the text as is.
+                output.push_str(&rest[start..]);
+                return Ok(output);
+            };
+            let name = &after[..close];
+            if let Some(literal) = name.strip_prefix('!') {
+                output.push_str("${");
+                output.push_str(literal);
+                output.push('}');
+            } else if let Some(value) = variables.get(name).and_then(Value::as_str) {
+                output.push_str(value);
+            } else if let Some(value) = self.reference(name).or_else(|| {
+                let (id, attribute) = name.split_once('.')?;
+                self.resources.attribute(id, attribute)
+            }) {
+                output.push_str(&value);
+            } else {
+                return Err(IntrinsicError::UnknownSubVariable(name.to_owned()));
+            }
+            rest = &after[close + 1..];
+        }
+        output.push_str(rest);
+        Ok(output)
     }
 }
 
@@ -267,40 +379,6 @@ fn scalar_text(value: &Value, function: &'static str) -> Result<String, Intrinsi
             found: other.to_string(),
         }),
     }
-}
-
-/// `Fn::Sub`: `${Name}` from the variable map or the pseudo parameters; `${!Text}` is the literal `${Text}`.
-fn substitute(
-    template: &str,
-    variables: &Map<String, Value>,
-    pseudo: &PseudoParameters,
-) -> Result<String, IntrinsicError> {
-    let mut output = String::with_capacity(template.len());
-    let mut rest = template;
-    while let Some(start) = rest.find("${") {
-        output.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let Some(close) = after.find('}') else {
-            // No closing brace: CloudFormation keeps the text as is.
-            output.push_str(&rest[start..]);
-            return Ok(output);
-        };
-        let name = &after[..close];
-        if let Some(literal) = name.strip_prefix('!') {
-            output.push_str("${");
-            output.push_str(literal);
-            output.push('}');
-        } else if let Some(value) = variables.get(name).and_then(Value::as_str) {
-            output.push_str(value);
-        } else if let Some(value) = pseudo.lookup(name) {
-            output.push_str(value);
-        } else {
-            return Err(IntrinsicError::UnknownSubVariable(name.to_owned()));
-        }
-        rest = &after[close + 1..];
-    }
-    output.push_str(rest);
-    Ok(output)
 }
 
 #[cfg(test)]
@@ -346,6 +424,64 @@ mod tests {
         );
     }
 
+    /// Two resources: a queue named `jobs` and a function with an ARN.
+    struct Stack;
+
+    impl ResourceReferences for Stack {
+        fn reference(&self, logical_id: &str) -> Option<String> {
+            match logical_id {
+                "Queue" => Some("jobs".to_owned()),
+                "Fn" => Some("recorder".to_owned()),
+                _ => None,
+            }
+        }
+
+        fn attribute(&self, logical_id: &str, attribute: &str) -> Option<String> {
+            (logical_id == "Fn" && attribute == "Arn").then(|| "arn:fn".to_owned())
+        }
+    }
+
+    #[test]
+    fn resources_are_answered_by_the_caller() {
+        let resolve = |value: Value| resolve_intrinsics_with(&value, &pseudo(), &Stack);
+        assert_eq!(resolve(json!({"Ref": "Queue"})).unwrap(), json!("jobs"));
+        assert_eq!(
+            resolve(json!({"Ref": "AWS::Region"})).unwrap(),
+            json!("eu-central-1"),
+            "pseudo parameters come first"
+        );
+        assert_eq!(
+            resolve(json!({"Fn::GetAtt": ["Fn", "Arn"]})).unwrap(),
+            json!("arn:fn")
+        );
+        assert_eq!(
+            resolve(json!({"Fn::GetAtt": "Fn.Arn"})).unwrap(),
+            json!("arn:fn")
+        );
+        assert_eq!(
+            resolve(json!({"Fn::Sub": "${Queue}:${Fn.Arn}:${AWS::AccountId}:${!iot:ClientId}"}))
+                .unwrap(),
+            json!("jobs:arn:fn:123456789012:${iot:ClientId}")
+        );
+        assert_eq!(
+            resolve(json!({"Fn::GetAtt": ["Fn", "Role"]})).unwrap_err(),
+            IntrinsicError::UnresolvableGetAtt("Fn.Role".to_owned())
+        );
+        assert_eq!(
+            resolve(json!({"Fn::GetAtt": "no-dot"})).unwrap_err(),
+            IntrinsicError::MalformedGetAtt
+        );
+        assert_eq!(
+            resolve(json!({"Ref": "Missing"})).unwrap_err(),
+            IntrinsicError::UnresolvableRef("Missing".to_owned())
+        );
+        // Without the hook, a resource reference is an error, not a guess.
+        assert_eq!(
+            resolve_intrinsics(&json!({"Ref": "Queue"}), &pseudo()).unwrap_err(),
+            IntrinsicError::UnresolvableRef("Queue".to_owned())
+        );
+    }
+
     #[test]
     fn unescaped_policy_variable_in_sub_is_an_error() {
         let value = json!({"Fn::Sub": "topic/${iot:ClientId}"});
@@ -359,7 +495,12 @@ mod tests {
     fn unsupported_and_malformed_intrinsics() {
         assert_eq!(
             resolve_intrinsics(&json!({"Fn::GetAtt": ["X", "Arn"]}), &pseudo()).unwrap_err(),
-            IntrinsicError::UnsupportedFunction("Fn::GetAtt".to_owned())
+            IntrinsicError::UnresolvableGetAtt("X.Arn".to_owned()),
+            "a policy has no resources to point at"
+        );
+        assert_eq!(
+            resolve_intrinsics(&json!({"Fn::ImportValue": "Shared"}), &pseudo()).unwrap_err(),
+            IntrinsicError::UnsupportedFunction("Fn::ImportValue".to_owned())
         );
         assert_eq!(
             resolve_intrinsics(&json!({"Ref": "MyBucket"}), &pseudo()).unwrap_err(),

@@ -2,12 +2,15 @@
 //! the policies and rules from the template", so what runs locally is what gets deployed): topic rules,
 //! Lambda functions with their environment and async-invoke settings, and log groups.
 //!
-//! Intrinsics are resolved the way CloudFormation would for the properties we read: `Ref` of a function is
-//! its `FunctionName`, of a log group its `LogGroupName`; `Fn::GetAtt [<function>, Arn]` is the function
-//! ARN. Anything else that is not a plain string makes the property unresolved, which is reported.
+//! Intrinsics go through iot-policy's resolver, the one that reads the device policy (`Ref`, `Fn::Join`,
+//! `Fn::Sub`, `Fn::GetAtt`); this module answers for the template's own resources the way CloudFormation
+//! would: `Ref` of a function is its `FunctionName`, of a log group its `LogGroupName`;
+//! `Fn::GetAtt [<function>, Arn]` is the function ARN. A property that does not resolve to a string is
+//! reported as unresolved.
 
 use std::collections::BTreeMap;
 
+use iot_policy::{PseudoParameters, ResourceReferences};
 use serde_json::Value;
 
 /// Errors reading a template.
@@ -94,8 +97,7 @@ pub fn function_name_from_arn(arn: &str) -> &str {
 
 struct Resolver<'a> {
     resources: &'a serde_json::Map<String, Value>,
-    region: &'a str,
-    account: &'a str,
+    pseudo: PseudoParameters,
 }
 
 impl<'a> Resolver<'a> {
@@ -107,6 +109,16 @@ impl<'a> Resolver<'a> {
         self.resources.get(id)?.get("Properties")?.get(name)
     }
 
+    /// The property as a string, intrinsics resolved; `None` if it is not one.
+    fn resolve(&self, value: &Value) -> Option<String> {
+        match iot_policy::resolve_intrinsics_with(value, &self.pseudo, self) {
+            Ok(Value::String(text)) => Some(text),
+            _ => None,
+        }
+    }
+}
+
+impl ResourceReferences for Resolver<'_> {
     /// The physical name CloudFormation gives `Ref` of the resource `id`.
     fn reference(&self, id: &str) -> Option<String> {
         let name_property = match self.resource_type(id)? {
@@ -123,44 +135,22 @@ impl<'a> Resolver<'a> {
         }
     }
 
-    fn resolve(&self, value: &Value) -> Option<String> {
-        match value {
-            Value::String(text) => Some(text.clone()),
-            Value::Object(object) => {
-                if let Some(Value::String(id)) = object.get("Ref") {
-                    return match id.as_str() {
-                        "AWS::Region" => Some(self.region.to_owned()),
-                        "AWS::AccountId" => Some(self.account.to_owned()),
-                        "AWS::Partition" => Some("aws".to_owned()),
-                        _ => self.reference(id),
-                    };
-                }
-                if let Some(Value::Array(parts)) = object.get("Fn::GetAtt") {
-                    let id = parts.first()?.as_str()?;
-                    let attribute = parts.get(1)?.as_str()?;
-                    let name = self.reference(id)?;
-                    return match (self.resource_type(id)?, attribute) {
-                        ("AWS::Lambda::Function", "Arn") => Some(format!(
-                            "arn:aws:lambda:{}:{}:function:{name}",
-                            self.region, self.account
-                        )),
-                        ("AWS::SQS::Queue", "Arn") => Some(format!(
-                            "arn:aws:sqs:{}:{}:{name}",
-                            self.region, self.account
-                        )),
-                        (_, "Arn") => Some(format!("arn:aws:emulator:::{name}")),
-                        _ => None,
-                    };
-                }
-                if let Some(Value::Array(join)) = object.get("Fn::Join") {
-                    let separator = join.first()?.as_str()?;
-                    let parts = join.get(1)?.as_array()?;
-                    let resolved: Option<Vec<String>> =
-                        parts.iter().map(|part| self.resolve(part)).collect();
-                    return Some(resolved?.join(separator));
-                }
-                None
+    fn attribute(&self, id: &str, attribute: &str) -> Option<String> {
+        let name = self.reference(id)?;
+        let PseudoParameters {
+            partition,
+            region,
+            account_id,
+            ..
+        } = &self.pseudo;
+        match (self.resource_type(id)?, attribute) {
+            ("AWS::Lambda::Function", "Arn") => Some(format!(
+                "arn:{partition}:lambda:{region}:{account_id}:function:{name}"
+            )),
+            ("AWS::SQS::Queue", "Arn") => {
+                Some(format!("arn:{partition}:sqs:{region}:{account_id}:{name}"))
             }
+            (_, "Arn") => Some(format!("arn:{partition}:emulator:::{name}")),
             _ => None,
         }
     }
@@ -176,8 +166,7 @@ impl StackTemplate {
             .ok_or(TemplateError::NoResources)?;
         let resolver = Resolver {
             resources,
-            region,
-            account,
+            pseudo: PseudoParameters::new(account, region),
         };
         let mut stack = StackTemplate::default();
         let mut invoke_configs: BTreeMap<String, (u32, Option<String>)> = BTreeMap::new();
@@ -410,6 +399,29 @@ mod tests {
         assert_eq!(
             stack.log_groups,
             vec![("/iot/rule-errors".into(), Some(30))]
+        );
+    }
+
+    #[test]
+    fn sub_and_join_reach_resources_through_the_shared_resolver() {
+        let template = r#"{"Resources": {
+          "Fn": {"Type": "AWS::Lambda::Function", "Properties": {"FunctionName": "recorder", "Timeout": 3,
+                 "Environment": {"Variables": {
+                   "ARN": {"Fn::Sub": "${Fn.Arn}"},
+                   "WHERE": {"Fn::Sub": ["${Group}@${AWS::Region}/${!literal}", {}]},
+                   "PARTITION": {"Fn::Join": [":", [{"Ref": "AWS::Partition"}, {"Fn::GetAtt": "Fn.Arn"}]]}}}}},
+          "Group": {"Type": "AWS::Logs::LogGroup", "Properties": {"LogGroupName": "/iot/errors"}}
+        }}"#;
+        let stack = StackTemplate::parse(template, "cn-north-1", "111122223333").unwrap();
+        let environment = &stack.function("recorder").unwrap().environment;
+        assert_eq!(
+            environment["ARN"],
+            "arn:aws-cn:lambda:cn-north-1:111122223333:function:recorder"
+        );
+        assert_eq!(environment["WHERE"], "/iot/errors@cn-north-1/${literal}");
+        assert_eq!(
+            environment["PARTITION"],
+            "aws-cn:arn:aws-cn:lambda:cn-north-1:111122223333:function:recorder"
         );
     }
 
