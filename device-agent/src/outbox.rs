@@ -293,7 +293,9 @@ impl Outbox {
         if outbox.segments.is_empty() {
             outbox.start_segment().map_err(open_error)?;
         }
-        let mut body = Vec::new();
+        // The position this run starts at is part of the log: after a skip, a later crash in the same boot
+        // must not fall back below the skipped block.
+        let mut body = outbox.next_seq.to_le_bytes().to_vec();
         put_boot(&mut body, &outbox.boot_id);
         outbox.append(KIND_OPEN, &body)?;
         // One durable reservation per start: it also makes the OPEN record and the replay's truncation durable.
@@ -359,6 +361,12 @@ impl Outbox {
         let (offset, len) = self.append(KIND_MESSAGE, &body)?;
         if self.slots.is_empty() {
             self.base = seq;
+        } else {
+            // `seq` may jump past the last message (the reservation skip after a reboot): the gap holds
+            // removed slots, so a slot's index stays `seq - base`.
+            let index =
+                usize::try_from(seq - self.base).map_err(|_| OutboxError::Corrupt { seq })?;
+            self.slots.resize(index, REMOVED_SLOT);
         }
         let payload_start = body.len() - payload.len();
         body.drain(..payload_start);
@@ -824,7 +832,11 @@ impl ReplayState {
             }
             KIND_REJECTED => self.dropped_total += read_u64(body)?.0,
             KIND_RESERVE => self.reserved_until = self.reserved_until.max(read_u64(body)?.0),
-            KIND_OPEN => self.writer_boot = read_boot(body)?,
+            KIND_OPEN => {
+                let (next_seq, rest) = read_u64(body)?;
+                self.highest_seq = self.highest_seq.max(next_seq.saturating_sub(1));
+                self.writer_boot = read_boot(rest)?;
+            }
             KIND_CLOSE => {
                 self.highest_seq = self.highest_seq.max(read_u64(body)?.0.saturating_sub(1));
                 self.closed = true;
@@ -1078,16 +1090,26 @@ mod tests {
         outbox.push("t", b"a").unwrap();
         drop(outbox);
         // Power loss and reboot: acknowledged messages may have vanished, so their seqs must not be reused.
-        let mut outbox =
+        let outbox =
             Outbox::open_with(dir.path(), options(10, OverflowPolicy::DropOldest, BOOT_B)).unwrap();
         assert_eq!(outbox.recovery().skipped_seqs, SEQ_RESERVATION - 1);
         assert_eq!(seqs(&outbox), [1]);
+        // A crash right after the skip, in the new boot: the skip must hold (it is in the log).
+        drop(outbox);
+        let mut outbox =
+            Outbox::open_with(dir.path(), options(10, OverflowPolicy::DropOldest, BOOT_B)).unwrap();
+        assert_eq!(outbox.next_seq(), 1 + SEQ_RESERVATION);
         assert_eq!(
             outbox.push("t", b"b").unwrap(),
             PushOutcome::Stored {
                 seq: 1 + SEQ_RESERVATION
             }
         );
+        // Old and new messages side by side across the gap, each found under its own seq.
+        assert_eq!(seqs(&outbox), [1, 1 + SEQ_RESERVATION]);
+        assert_eq!(outbox.read_from(2, 1).unwrap()[0].payload, b"b");
+        outbox.remove(&[1]).unwrap();
+        assert_eq!(seqs(&outbox), [1 + SEQ_RESERVATION]);
         outbox.close().unwrap();
         // A clean close is exact whatever boot comes next.
         let outbox =
