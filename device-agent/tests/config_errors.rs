@@ -189,3 +189,25 @@ fn environment_and_flags_override_the_file() {
         "{out}"
     );
 }
+
+#[test]
+fn an_outbox_path_that_is_a_file_is_refused_by_check_and_run() {
+    let (dir, pki) = setup();
+    let device = pki.issue(support::THING, &[], None);
+    let files = write_config(dir.path(), &pki, &device, free_port(), "", "");
+    // Earlier builds kept the outbox in one redb file at this kind of path.
+    std::fs::write(&files.outbox, b"redb").unwrap();
+    let (code, out) = run_to_exit(&files.config, &["check"]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(
+        out.contains("is a file; the outbox is a directory"),
+        "{out}"
+    );
+    let (code, out) = run_to_exit(&files.config, &[]);
+    assert_eq!(code, Some(2), "{out}");
+    assert_eq!(
+        std::fs::read(&files.outbox).unwrap(),
+        b"redb",
+        "the old file is left alone"
+    );
+}
