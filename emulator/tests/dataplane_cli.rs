@@ -1,33 +1,16 @@
 //! The AWS CLI's `iot-data` commands against the data-plane router on 127.0.0.1 (reference 3.10).
 //! Needs the CLI in `.tools/venv` (`pip install awscli`); skipped when it is not installed.
 
+mod http_support;
+
 use std::path::Path;
 use std::process::Output;
 use std::sync::Arc;
 
+use http_support::{ServedRouter, aws, aws_cli_installed};
 use iot_emulator::dataplane::DataPlane;
 use iot_emulator::shadow::{Publisher, QoS, RecordingPublisher, ShadowService, ShadowStore};
 use serde_json::{Value, json};
-
-const AWS_CLI: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../.tools/venv/bin/aws");
-
-async fn aws(endpoint: &str, args: &[&str]) -> Output {
-    tokio::process::Command::new(AWS_CLI)
-        .args(["--endpoint-url", endpoint, "--output", "json"])
-        .args(args)
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_ENDPOINT_URL")
-        .env_remove("AWS_ENDPOINT_URL_IOT_DATA_PLANE")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .env("AWS_PAGER", "")
-        .output()
-        .await
-        .unwrap()
-}
 
 fn assert_ok(output: &Output) {
     assert!(
@@ -43,13 +26,7 @@ fn read_json(path: &Path) -> Value {
 
 #[tokio::test]
 async fn aws_cli_iot_data_shadow_and_publish() {
-    if !Path::new(AWS_CLI).exists() {
-        // CI installs the CLI (`make setup`); there a missing CLI is a failure, not a skip.
-        assert!(
-            std::env::var_os("REQUIRE_TEST_TOOLS").is_none(),
-            "REQUIRE_TEST_TOOLS is set but {AWS_CLI} is not installed"
-        );
-        eprintln!("skipping: {AWS_CLI} is not installed");
+    if !aws_cli_installed() {
         return;
     }
     let publisher = Arc::new(RecordingPublisher::new());
@@ -58,17 +35,8 @@ async fn aws_cli_iot_data_shadow_and_publish() {
         publisher.clone() as Arc<dyn Publisher>,
     ));
     let router = DataPlane::new(shadows, publisher.clone()).router();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let endpoint = format!("http://{}", listener.local_addr().unwrap());
-    let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async {
-                let _ = stop.await;
-            })
-            .await
-            .unwrap();
-    });
+    let served = ServedRouter::start(router).await;
+    let endpoint = served.endpoint();
     let out = tempfile::tempdir().unwrap();
     let outfile = |name: &str| out.path().join(name);
 
@@ -185,6 +153,5 @@ async fn aws_cli_iot_data_shadow_and_publish() {
         "{stderr}"
     );
 
-    let _ = shutdown.send(());
-    server.await.unwrap();
+    served.stop().await;
 }

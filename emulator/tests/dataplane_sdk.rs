@@ -1,6 +1,8 @@
 //! Wire compatibility of the data-plane API with the real `aws-sdk-iotdataplane` client: every operation
 //! and its errors, against the router served on 127.0.0.1 (reference 3.10).
 
+mod http_support;
+
 use std::sync::Arc;
 
 use aws_sdk_iotdataplane::Client;
@@ -10,6 +12,7 @@ use aws_sdk_iotdataplane::error::ProvideErrorMetadata;
 use aws_sdk_iotdataplane::primitives::Blob;
 use aws_sdk_iotdataplane::types::PayloadFormatIndicator;
 use base64::Engine;
+use http_support::ServedRouter;
 use iot_emulator::dataplane::DataPlane;
 use iot_emulator::shadow::{
     Publisher, QoS, RecordingPublisher, SHADOW_RESPONSE_QOS, ShadowService, ShadowStore,
@@ -18,10 +21,8 @@ use serde_json::{Value, json};
 
 struct Emulator {
     client: Client,
-    address: std::net::SocketAddr,
     publisher: Arc<RecordingPublisher>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    server: tokio::task::JoinHandle<()>,
+    served: ServedRouter,
 }
 
 impl Emulator {
@@ -32,38 +33,23 @@ impl Emulator {
             publisher.clone() as Arc<dyn Publisher>,
         ));
         let router = DataPlane::new(shadows, publisher.clone()).router();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async {
-                    let _ = stop.await;
-                })
-                .await
-                .unwrap();
-        });
+        let served = ServedRouter::start(router).await;
         let config = aws_sdk_iotdataplane::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new("eu-west-1"))
             .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-            .endpoint_url(format!("http://{address}"))
+            .endpoint_url(served.endpoint())
             .retry_config(RetryConfig::disabled())
             .build();
         Self {
             client: Client::from_conf(config),
-            address,
             publisher,
-            shutdown: Some(shutdown),
-            server,
+            served,
         }
     }
 
-    async fn stop(mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        self.server.await.unwrap();
+    async fn stop(self) {
+        self.served.stop().await;
     }
 }
 
@@ -452,7 +438,7 @@ async fn wrong_verb_is_method_not_allowed() {
 
 async fn raw_request(emulator: &Emulator, request_line: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let endpoint = emulator.address.to_string();
+    let endpoint = emulator.served.address.to_string();
     let mut stream = tokio::net::TcpStream::connect(&endpoint).await.unwrap();
     stream
         .write_all(

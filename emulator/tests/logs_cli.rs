@@ -1,31 +1,13 @@
 //! A user reading records with the AWS CLI (`aws --endpoint-url ... logs ...`), against the router on
 //! 127.0.0.1. Needs the CLI in `.tools/venv` (`pip install awscli`); skipped when it is not installed.
 
-use std::path::Path;
+mod http_support;
+
 use std::process::Output;
 
+use http_support::{ServedRouter, aws, aws_cli_installed};
 use iot_emulator::logs::{LogsService, LogsStore, now_millis};
 use serde_json::{Value, json};
-
-const AWS_CLI: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../.tools/venv/bin/aws");
-
-async fn aws(endpoint: &str, args: &[&str]) -> Output {
-    tokio::process::Command::new(AWS_CLI)
-        .args(["--endpoint-url", endpoint, "--output", "json"])
-        .args(args)
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_ENDPOINT_URL")
-        .env_remove("AWS_ENDPOINT_URL_CLOUDWATCH_LOGS")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .env("AWS_PAGER", "")
-        .output()
-        .await
-        .unwrap()
-}
 
 fn ok_json(output: &Output) -> Value {
     assert!(
@@ -41,28 +23,13 @@ fn ok_json(output: &Output) -> Value {
 
 #[tokio::test]
 async fn aws_cli_reads_and_filters_log_records() {
-    if !Path::new(AWS_CLI).exists() {
-        // CI installs the CLI (`make setup`); there a missing CLI is a failure, not a skip.
-        assert!(
-            std::env::var_os("REQUIRE_TEST_TOOLS").is_none(),
-            "REQUIRE_TEST_TOOLS is set but {AWS_CLI} is not installed"
-        );
-        eprintln!("skipping: {AWS_CLI} is not installed");
+    if !aws_cli_installed() {
         return;
     }
     let store = LogsStore::in_memory();
     let router = LogsService::new(store).router();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let endpoint = format!("http://{}", listener.local_addr().unwrap());
-    let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async {
-                let _ = stop.await;
-            })
-            .await
-            .unwrap();
-    });
+    let served = ServedRouter::start(router).await;
+    let endpoint = served.endpoint();
 
     let group = "/iot/presence/disconnects";
     ok_json(
@@ -190,6 +157,5 @@ async fn aws_cli_reads_and_filters_log_records() {
         "{stderr}"
     );
 
-    let _ = shutdown.send(());
-    server.await.unwrap();
+    served.stop().await;
 }

@@ -1,11 +1,14 @@
 //! Wire compatibility of the CloudWatch Logs API with the real `aws-sdk-cloudwatchlogs` client (awsJson1.1):
 //! every operation and its errors, against the router served on 127.0.0.1.
 
+mod http_support;
+
 use aws_sdk_cloudwatchlogs::Client;
 use aws_sdk_cloudwatchlogs::config::retry::RetryConfig;
 use aws_sdk_cloudwatchlogs::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_cloudwatchlogs::error::ProvideErrorMetadata;
 use aws_sdk_cloudwatchlogs::types::{InputLogEvent, OrderBy};
+use http_support::ServedRouter;
 use iot_emulator::logs::{
     LogsService, LogsStore, MAX_EVENT_AGE_MS, MAX_EVENT_FUTURE_MS, now_millis,
 };
@@ -15,44 +18,29 @@ const GROUP: &str = "/iot/presence/disconnects";
 struct Emulator {
     client: Client,
     store: LogsStore,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    server: tokio::task::JoinHandle<()>,
+    served: ServedRouter,
 }
 
 impl Emulator {
     async fn start(store: LogsStore) -> Self {
         let router = LogsService::new(store.clone()).router();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async {
-                    let _ = stop.await;
-                })
-                .await
-                .unwrap();
-        });
+        let served = ServedRouter::start(router).await;
         let config = aws_sdk_cloudwatchlogs::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new("eu-west-1"))
             .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-            .endpoint_url(format!("http://{address}"))
+            .endpoint_url(served.endpoint())
             .retry_config(RetryConfig::disabled())
             .build();
         Self {
             client: Client::from_conf(config),
             store,
-            shutdown: Some(shutdown),
-            server,
+            served,
         }
     }
 
-    async fn stop(mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        self.server.await.unwrap();
+    async fn stop(self) {
+        self.served.stop().await;
     }
 }
 

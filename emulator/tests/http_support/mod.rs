@@ -1,0 +1,85 @@
+//! Shared by the HTTP API tests (data plane and CloudWatch Logs, through the SDKs and the AWS CLI): one of the
+//! emulator's routers served on 127.0.0.1 for the length of a test, and the AWS CLI pointed at it.
+
+#![allow(dead_code)] // each test binary uses a part
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Output;
+
+/// A router served on a free loopback port until [`ServedRouter::stop`].
+pub struct ServedRouter {
+    pub address: SocketAddr,
+    shutdown: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl ServedRouter {
+    pub async fn start(router: axum::Router) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async {
+                    let _ = stop.await;
+                })
+                .await
+                .unwrap();
+        });
+        Self {
+            address,
+            shutdown,
+            server,
+        }
+    }
+
+    /// `http://127.0.0.1:<port>`, for `--endpoint-url` and the SDKs' `endpoint_url`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// Graceful shutdown; fails the test if the server failed.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(());
+        self.server.await.unwrap();
+    }
+}
+
+/// The AWS CLI that `make setup` installs into the project's venv.
+pub const AWS_CLI: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../.tools/venv/bin/aws");
+
+/// Whether the AWS CLI is installed. CI sets REQUIRE_TEST_TOOLS, and there a missing CLI fails the test
+/// instead of skipping it.
+pub fn aws_cli_installed() -> bool {
+    if Path::new(AWS_CLI).exists() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("REQUIRE_TEST_TOOLS").is_none(),
+        "REQUIRE_TEST_TOOLS is set but {AWS_CLI} is not installed"
+    );
+    eprintln!("skipping: {AWS_CLI} is not installed");
+    false
+}
+
+/// `aws --endpoint-url <endpoint> --output json <args>` with test credentials and nothing from the
+/// user's own AWS configuration.
+pub async fn aws(endpoint: &str, args: &[&str]) -> Output {
+    tokio::process::Command::new(AWS_CLI)
+        .args(["--endpoint-url", endpoint, "--output", "json"])
+        .args(args)
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("AWS_ENDPOINT_URL_IOT_DATA_PLANE")
+        .env_remove("AWS_ENDPOINT_URL_CLOUDWATCH_LOGS")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_PAGER", "")
+        .output()
+        .await
+        .unwrap()
+}
