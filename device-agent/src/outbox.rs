@@ -42,7 +42,15 @@ pub const DEFAULT_SEGMENT_BYTES: u64 = 1 << 20;
 pub const SEQ_RESERVATION: u64 = 10_000;
 /// The magic plus the largest header record (a 64-byte boot id): a newest segment no longer than this
 /// and without a valid header is a rotation that a power loss cut short.
-const MAX_SEGMENT_START: usize = 8 + RECORD_HEADER + 1 + 24 + 1 + 64;
+const MAX_SEGMENT_START: usize = segment_start_len(MAX_BOOT_ID_LEN);
+/// Longest boot id stored (the kernel's is a 36-character UUID).
+const MAX_BOOT_ID_LEN: usize = 64;
+
+/// Bytes before a segment's first record: the magic and the header record (3 u64, the boot id with its
+/// length byte).
+const fn segment_start_len(boot_id_len: usize) -> usize {
+    MAGIC.len() + RECORD_HEADER + 1 + 24 + 1 + boot_id_len
+}
 /// Removals kept back for the next write at most (8 bytes each in the record).
 const MAX_PENDING_REMOVALS: usize = 1024;
 /// Length prefix + CRC-32.
@@ -148,7 +156,7 @@ pub fn current_boot_id() -> Option<String> {
     std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
         .ok()
         .map(|id| id.trim().to_string())
-        .filter(|id| !id.is_empty() && id.len() <= 64)
+        .filter(|id| !id.is_empty() && id.len() <= MAX_BOOT_ID_LEN)
 }
 
 struct Segment {
@@ -521,8 +529,7 @@ impl Outbox {
     }
 
     fn header_end(&self) -> u64 {
-        (MAGIC.len() + RECORD_HEADER + 1 + 24 + 1 + self.boot_id.as_ref().map_or(0, String::len))
-            as u64
+        segment_start_len(self.boot_id.as_ref().map_or(0, String::len)) as u64
     }
 
     fn segment_for(&self, seq: u64) -> Option<&Segment> {

@@ -408,9 +408,7 @@ pub async fn run_drainer(
             },
             _ = &mut sync_timer, if sync_at.is_some() => {
                 sync_at = None;
-                while unflushed.front().is_some_and(|&(seq, _)| !outbox.is_live(seq)) {
-                    unflushed.pop_front();
-                }
+                // `unflushed` was pruned of acknowledged readings at the top of this loop pass.
                 let now = tokio::time::Instant::now();
                 if unflushed.front().is_some_and(|&(_, stored_at)| stored_at + settings.sync_interval <= now) {
                     // Flushes everything written so far, younger readings included.
