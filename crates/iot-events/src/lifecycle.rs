@@ -24,6 +24,21 @@ pub enum LifecycleEvent {
 }
 
 impl LifecycleEvent {
+    /// Every `eventType` value AWS sends on `$aws/events/presence` and `$aws/events/subscriptions`, as the
+    /// variants above are tagged.
+    pub const EVENT_TYPES: [&'static str; 5] = [
+        "connected",
+        "disconnected",
+        "connect_failed",
+        "subscribed",
+        "unsubscribed",
+    ];
+
+    /// Whether `event_type` is one of [`Self::EVENT_TYPES`].
+    pub fn is_known_type(event_type: &str) -> bool {
+        Self::EVENT_TYPES.contains(&event_type)
+    }
+
     pub fn client_id(&self) -> &str {
         match self {
             Self::Connected(e) => &e.client_id,

@@ -6,6 +6,7 @@
 //! else tells the two apart, so the shape does: an `eventType` means lifecycle, the rule-added
 //! `thing` + `receivedAt` mean a will.
 
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::lifecycle::{DisconnectedEvent, LifecycleEvent};
@@ -45,18 +46,10 @@ pub struct MalformedInput {
     pub raw: Vec<u8>,
 }
 
-const LIFECYCLE_TYPES: [&str; 5] = [
-    "connected",
-    "disconnected",
-    "connect_failed",
-    "subscribed",
-    "unsubscribed",
-];
-
 /// Classify raw bytes, which need not even be JSON.
 pub fn classify_bytes(raw: &[u8]) -> Classified {
     match serde_json::from_slice::<Value>(raw) {
-        Ok(value) => classify_value(&value, raw.to_vec()),
+        Ok(value) => classify_value(&value, Some(raw)),
         Err(e) => Classified::Malformed(MalformedInput {
             shape: "unknown",
             thing: None,
@@ -69,12 +62,12 @@ pub fn classify_bytes(raw: &[u8]) -> Classified {
 
 /// Classify an already parsed rule output (Lambda guarantees the event is JSON).
 pub fn classify(value: &Value) -> Classified {
-    // Serializing a `Value` cannot fail: its map keys are always strings.
-    let raw = serde_json::to_vec(value).unwrap_or_default();
-    classify_value(value, raw)
+    classify_value(value, None)
 }
 
-fn classify_value(value: &Value, raw: Vec<u8>) -> Classified {
+/// `raw` is the input as received, when there was one; a malformed record carries it (or, for an
+/// already parsed value, its serialization). Well-formed input never needs the bytes.
+fn classify_value(value: &Value, raw: Option<&[u8]>) -> Classified {
     let string_field = |name: &str| value.get(name).and_then(Value::as_str).map(str::to_owned);
     let malformed = |shape, error: String| {
         Classified::Malformed(MalformedInput {
@@ -82,7 +75,11 @@ fn classify_value(value: &Value, raw: Vec<u8>) -> Classified {
             thing: string_field("thingName").or_else(|| string_field("thing")),
             client_id: string_field("clientId"),
             error,
-            raw: raw.clone(),
+            // Serializing a `Value` cannot fail: its map keys are always strings.
+            raw: raw.map_or_else(
+                || serde_json::to_vec(value).unwrap_or_default(),
+                <[u8]>::to_vec,
+            ),
         })
     };
 
@@ -97,10 +94,10 @@ fn classify_value(value: &Value, raw: Vec<u8>) -> Classified {
         let Some(event_type) = event_type.as_str() else {
             return malformed("lifecycle", "eventType is not a string".into());
         };
-        if !LIFECYCLE_TYPES.contains(&event_type) {
+        if !LifecycleEvent::is_known_type(event_type) {
             return Classified::Ignored(IgnoredKind::UnknownEventType(event_type.to_owned()));
         }
-        return match serde_json::from_value::<LifecycleEvent>(value.clone()) {
+        return match LifecycleEvent::deserialize(value) {
             Ok(LifecycleEvent::Disconnected(e)) => Classified::Disconnected(e),
             Ok(other) => Classified::Ignored(IgnoredKind::Lifecycle(other.event_type())),
             Err(e) => malformed("lifecycle", format!("invalid {event_type} event: {e}")),
@@ -108,7 +105,7 @@ fn classify_value(value: &Value, raw: Vec<u8>) -> Classified {
     }
 
     if object.contains_key("thing") && object.contains_key("receivedAt") {
-        return match serde_json::from_value::<WillRuleEvent>(value.clone()) {
+        return match WillRuleEvent::deserialize(value) {
             Ok(will) => Classified::Will(will),
             Err(e) => malformed("will", format!("not a Last Will of this contract: {e}")),
         };

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use iot_events::LifecycleEvent;
 use presence::{Connectivity, Decision, Observation, Reducer};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use shadow_doc::{DocumentSnapshot, clear_satisfied_desired};
 
@@ -136,6 +136,21 @@ pub struct Reconciler<S> {
     retry: RetryPolicy,
 }
 
+impl Reconciler<DataPlaneStore> {
+    /// Build the data-plane client from the Lambda environment (credentials, region, and any
+    /// `AWS_ENDPOINT_URL_IOT_DATA_PLANE` override used locally); `CONNECTIVITY_SHADOW_NAME` names the
+    /// shadow it maintains.
+    pub async fn from_env() -> Self {
+        let config = lambda_init::sdk_config().await;
+        let shadow = std::env::var("CONNECTIVITY_SHADOW_NAME")
+            .unwrap_or_else(|_| DEFAULT_CONNECTIVITY_SHADOW.to_owned());
+        Self::new(
+            DataPlaneStore::new(aws_sdk_iotdataplane::Client::new(&config)),
+            shadow,
+        )
+    }
+}
+
 impl<S: ShadowStore> Reconciler<S> {
     pub fn new(store: S, connectivity_shadow: impl Into<String>) -> Self {
         Self {
@@ -158,7 +173,7 @@ impl<S: ShadowStore> Reconciler<S> {
     /// Handle one rule output: a lifecycle event or a classic shadow `documents` event.
     pub async fn handle(&self, event: &Value) -> Result<Outcome, ReconcileError> {
         if event.get("eventType").is_some() {
-            return match serde_json::from_value::<LifecycleEvent>(event.clone()) {
+            return match LifecycleEvent::deserialize(event) {
                 Ok(lifecycle) => self.on_lifecycle(&lifecycle).await,
                 Err(e) if is_known_event_type(event) => {
                     Ok(reject(format!("invalid lifecycle event: {e}")))
@@ -277,11 +292,10 @@ impl<S: ShadowStore> Reconciler<S> {
                     .into(),
             ));
         };
-        let mut snapshot =
-            match serde_json::from_value::<DocumentSnapshot>(event["current"].clone()) {
-                Ok(s) => s,
-                Err(e) => return Ok(reject(format!("invalid `current` document: {e}"))),
-            };
+        let mut snapshot = match DocumentSnapshot::deserialize(&event["current"]) {
+            Ok(s) => s,
+            Err(e) => return Ok(reject(format!("invalid `current` document: {e}"))),
+        };
         let store_error = |source| ReconcileError::Store {
             thing: thing.to_owned(),
             source,
@@ -353,7 +367,7 @@ impl<S: ShadowStore> Reconciler<S> {
 /// schema marker) or something that is not ours, which the next write replaces.
 fn stored_connectivity(thing: &str, document: &Value) -> Option<Connectivity> {
     let reported = document.pointer("/state/reported")?;
-    match serde_json::from_value::<Connectivity>(reported.clone()) {
+    match Connectivity::deserialize(reported) {
         Ok(state) => Some(state),
         Err(e) => {
             if reported.as_object().is_some_and(|m| m.len() > 1) {
@@ -367,12 +381,7 @@ fn stored_connectivity(thing: &str, document: &Value) -> Option<Connectivity> {
 /// Why a client id cannot be a thing, if it cannot. Thing names are `[a-zA-Z0-9:_-]{1,128}`; the AWS
 /// console's MQTT test client connects as `iotconsole-…` and is never a device.
 fn not_a_thing(client_id: &str) -> Option<String> {
-    let valid = !client_id.is_empty()
-        && client_id.len() <= 128
-        && client_id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b':' | b'_' | b'-'));
-    if !valid {
+    if !shadow_doc::is_valid_thing_name(client_id) {
         Some(format!("client id {client_id:?} is not a valid thing name"))
     } else if client_id.starts_with("iotconsole-") {
         Some(format!(
@@ -384,10 +393,9 @@ fn not_a_thing(client_id: &str) -> Option<String> {
 }
 
 fn is_known_event_type(event: &Value) -> bool {
-    matches!(
-        event["eventType"].as_str(),
-        Some("connected" | "disconnected" | "connect_failed" | "subscribed" | "unsubscribed")
-    )
+    event["eventType"]
+        .as_str()
+        .is_some_and(LifecycleEvent::is_known_type)
 }
 
 fn skip(why: String) -> Outcome {
