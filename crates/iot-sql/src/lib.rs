@@ -45,5 +45,5 @@ pub use error::{EvalError, ParseError, ParseErrorKind};
 pub use eval::{DeterministicContext, EvalContext, Message, Output};
 pub use rule::Rule;
 pub use template::Template;
-pub use topic::{TopicFilterError, topic_matches, validate_topic_filter};
+pub use topic::{TopicFilterError, matches_valid_filter, topic_matches, validate_topic_filter};
 pub use version::{SqlVersion, UnknownSqlVersion};

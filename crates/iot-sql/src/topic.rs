@@ -47,9 +47,10 @@ pub fn topic_matches(filter: &str, topic: &str) -> bool {
     validate_topic_filter(filter).is_ok() && matches_valid_filter(filter, topic)
 }
 
-/// [`topic_matches`] for a filter already checked by [`validate_topic_filter`] (a rule's FROM is
-/// checked once, at parse time).
-pub(crate) fn matches_valid_filter(filter: &str, topic: &str) -> bool {
+/// [`topic_matches`] for a filter already checked by [`validate_topic_filter`]: callers that store
+/// filters (a rule's FROM, a broker's subscriptions) check them once and match many times. For a filter
+/// that would fail the check the answer is unspecified.
+pub fn matches_valid_filter(filter: &str, topic: &str) -> bool {
     if topic.is_empty() || topic.contains(['+', '#']) {
         return false;
     }

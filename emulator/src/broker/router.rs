@@ -298,7 +298,9 @@ impl Router {
             .internal
             .retain(|subscription| !subscription.sender.is_closed());
         for subscription in &state.internal {
-            if iot_sql::topic_matches(&subscription.filter, topic) {
+            // Filters are validated before they are stored (Broker::subscribe_internal, SUBSCRIBE
+            // handling), so each message only matches.
+            if iot_sql::matches_valid_filter(&subscription.filter, topic) {
                 let _ = subscription.sender.send((*message).clone());
             }
         }
@@ -320,7 +322,7 @@ impl Router {
             add(clients);
         }
         for filter in &state.wildcard_filters {
-            if iot_sql::topic_matches(filter, topic)
+            if iot_sql::matches_valid_filter(filter, topic)
                 && let Some(clients) = state.by_filter.get(filter)
             {
                 add(clients);
