@@ -7,7 +7,6 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
@@ -375,14 +374,8 @@ impl std::fmt::Debug for LogsStore {
     }
 }
 
-/// Milliseconds since the epoch, by the system clock.
-pub fn now_millis() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| {
-            i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
-        })
-}
+/// Milliseconds since the epoch: the broker's clock, so log records and IoT events agree.
+pub use crate::broker::now_millis;
 
 fn validate_group_name(name: &str) -> Result<(), LogsError> {
     let valid = !name.is_empty()
