@@ -312,7 +312,7 @@ fn parse_condition(value: &Value) -> Result<Vec<ConditionEntry>, StatementProble
 }
 
 /// `Bool` conditions are often written with JSON booleans (`true`) instead of strings; IAM accepts both.
-fn scalar_to_string(value: &Value) -> Option<String> {
+pub(crate) fn scalar_to_string(value: &Value) -> Option<String> {
     match value {
         Value::String(text) => Some(text.clone()),
         Value::Bool(flag) => Some(flag.to_string()),

@@ -9,7 +9,7 @@
 use serde_json::{Map, Value};
 
 use crate::arn::partition_for_region;
-use crate::document::{PolicyDocument, PolicyError};
+use crate::document::{PolicyDocument, PolicyError, scalar_to_string};
 
 /// The pseudo parameters `Ref` and `Fn::Sub` can name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -370,15 +370,10 @@ impl Resolver<'_> {
 }
 
 fn scalar_text(value: &Value, function: &'static str) -> Result<String, IntrinsicError> {
-    match value {
-        Value::String(text) => Ok(text.clone()),
-        Value::Number(number) => Ok(number.to_string()),
-        Value::Bool(flag) => Ok(flag.to_string()),
-        other => Err(IntrinsicError::NotAString {
-            function,
-            found: other.to_string(),
-        }),
-    }
+    scalar_to_string(value).ok_or_else(|| IntrinsicError::NotAString {
+        function,
+        found: value.to_string(),
+    })
 }
 
 #[cfg(test)]
