@@ -1,7 +1,7 @@
 //! The reducer's input: one `connected` or `disconnected` lifecycle event, reduced to what ordering needs.
 //!
-//! This crate deliberately owns its input type instead of depending on `iot-events`: the ordering rule is the
-//! same whatever the wire format is, and `iot-events` converts AWS payloads into [`Observation`]s.
+//! The reducer works on its own input type, not on `iot-events`' wire types: the ordering rule is the same
+//! whatever the wire format is. [`Observation::from_lifecycle`] converts an AWS lifecycle event.
 
 use serde::{Deserialize, Serialize};
 
@@ -89,7 +89,11 @@ impl Observation {
             version_number,
             timestamp_ms,
             session_identifier: session_identifier.into(),
-            client_initiated: Some(disconnect_reason == "CLIENT_INITIATED_DISCONNECT"),
+            client_initiated: Some(
+                disconnect_reason
+                    .parse::<iot_events::DisconnectReason>()
+                    .is_ok_and(|reason| reason.is_client_initiated()),
+            ),
             disconnect_reason: Some(disconnect_reason),
             principal: None,
         }
