@@ -20,7 +20,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use crate::broker::{Broker, BrokerConfig, BrokerError, Origin, Qos, RunningBroker};
+use crate::broker::{Broker, BrokerConfig, BrokerError, RunningBroker};
 use crate::dataplane::DataPlane;
 use crate::identity::EmulatorCa;
 use crate::lambda::{FunctionSpec, LambdaService, LambdaSettings};
@@ -369,31 +369,16 @@ fn spawn_shadow_glue(
     shadows: Arc<ShadowService>,
 ) -> Result<JoinHandle<()>, BrokerError> {
     let mut requests = broker.subscribe_internal("$aws/things/+/shadow/#")?;
-    let broker = broker.clone();
     Ok(tokio::spawn(async move {
         while let Some(message) = requests.recv().await {
-            if !ShadowService::is_request_topic(&message.topic) {
-                continue;
-            }
             let origin = if message.is_will {
                 MessageOrigin::LastWill
             } else {
                 MessageOrigin::Publish
             };
-            for publication in shadows.handle_mqtt(&message.topic, &message.payload, origin) {
-                let published = broker.publish_internal(
-                    &publication.topic,
-                    publication.payload,
-                    Qos::AtLeastOnce,
-                    false,
-                    Origin::Service {
-                        name: SHADOW_SERVICE_NAME.into(),
-                    },
-                );
-                if let Err(error) = published {
-                    tracing::warn!(topic = %publication.topic, %error, "shadow answer not published");
-                }
-            }
+            // Responses (accepted/rejected/delta/documents) come back through this subscription too;
+            // handle_mqtt answers requests only. The answers go out through the service's own publisher.
+            shadows.publish_all(shadows.handle_mqtt(&message.topic, &message.payload, origin));
         }
     }))
 }

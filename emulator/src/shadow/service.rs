@@ -278,7 +278,9 @@ impl ShadowService {
         Ok(outcome.response)
     }
 
-    fn publish_all(&self, publications: Vec<Publication>) {
+    /// Publish `publications` (as returned by [`ShadowService::handle_mqtt`]) at
+    /// [`SHADOW_RESPONSE_QOS`] through the service's publisher.
+    pub fn publish_all(&self, publications: Vec<Publication>) {
         for publication in publications {
             let topic = publication.topic.clone();
             let message =
