@@ -129,6 +129,12 @@ impl FunctionProcess {
         self.child.try_wait().ok().flatten()
     }
 
+    /// Resolves when the process exits. Cancel-safe: dropping the future leaves the process running, so it
+    /// can race an invocation in a `select!`.
+    pub async fn exited(&mut self) -> std::io::Result<std::process::ExitStatus> {
+        self.child.wait().await
+    }
+
     pub async fn kill(&mut self) {
         let _ = self.child.kill().await;
     }

@@ -168,16 +168,6 @@ struct Instance {
     process: FunctionProcess,
 }
 
-/// Resolves when the process has exited (`FunctionProcess` offers only a non-blocking check).
-async fn exited(process: &mut FunctionProcess) -> std::process::ExitStatus {
-    loop {
-        if let Some(status) = process.try_exit_status() {
-            return status;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 struct Worker {
     spec: FunctionSpec,
     function_arn: String,
@@ -260,7 +250,11 @@ impl Worker {
         };
         let outcome = tokio::select! {
             outcome = instance.runtime.invoke(event.payload.clone(), self.spec.timeout) => outcome,
-            status = exited(&mut instance.process) => {
+            status = instance.process.exited() => {
+                let status = match status {
+                    Ok(status) => status.to_string(),
+                    Err(error) => error.to_string(),
+                };
                 // Lambda reports a runtime that dies mid-invocation as Runtime.ExitError.
                 self.instance = None;
                 return Attempt::Failed {
