@@ -187,13 +187,16 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let cli = Cli::parse();
     let state_dir = cli.state_dir;
-    let registry = Arc::new(Registry::open(&state_dir).context("opening the registry")?);
-    let ca = EmulatorCa::load_or_create(&state_dir).context("loading the emulator CA")?;
+    // Only the commands that change identities open the state; the HTTP clients (shadow, logs, publish)
+    // must not create a registry or a CA in whatever directory they were pointed at.
+    let registry = || Registry::open(&state_dir).context("opening the registry");
+    let ca = || EmulatorCa::load_or_create(&state_dir).context("loading the emulator CA");
     match cli.command {
-        Command::Up(args) => up(args, &state_dir, registry, &ca).await,
-        Command::Provision(args) => provision(args, &state_dir, &registry, &ca),
+        Command::Up(args) => up(args, &state_dir, Arc::new(registry()?), &ca()?).await,
+        Command::Provision(args) => provision(args, &state_dir, &registry()?, &ca()?),
         Command::Policy(source) => {
-            let names = load_policies(&registry, &source)?;
+            let template = read_template(&source)?;
+            let names = load_policies(&registry()?, &source, template.as_deref())?;
             println!("loaded policies: {}", names.join(", "));
             Ok(())
         }
@@ -202,7 +205,7 @@ async fn main() -> anyhow::Result<()> {
             status,
         } => {
             let status: CertificateStatus = status.parse()?;
-            registry.set_certificate_status(&certificate_id, status)?;
+            registry()?.set_certificate_status(&certificate_id, status)?;
             println!("{certificate_id} {status:?}");
             Ok(())
         }
@@ -222,13 +225,27 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-fn load_policies(registry: &Registry, source: &PolicySource) -> anyhow::Result<Vec<String>> {
+/// The `--template` file's text, if one was given.
+fn read_template(source: &PolicySource) -> anyhow::Result<Option<String>> {
+    source
+        .template
+        .as_ref()
+        .map(|path| {
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+        })
+        .transpose()
+}
+
+/// The template's policies (`template` is the text of `source.template`) and the `--policy-file`s.
+fn load_policies(
+    registry: &Registry,
+    source: &PolicySource,
+    template: Option<&str>,
+) -> anyhow::Result<Vec<String>> {
     let mut names = Vec::new();
-    if let Some(template) = &source.template {
-        let text = std::fs::read_to_string(template)
-            .with_context(|| format!("reading {}", template.display()))?;
+    if let Some(text) = template {
         names.extend(registry.load_policies_from_template(
-            &text,
+            text,
             &source.account,
             &source.region,
         )?);
@@ -250,7 +267,8 @@ async fn up(
     registry: Arc<Registry>,
     ca: &EmulatorCa,
 ) -> anyhow::Result<()> {
-    load_policies(&registry, &args.policies)?;
+    let template = read_template(&args.policies)?;
+    load_policies(&registry, &args.policies, template.as_deref())?;
     let mut server_names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
     if !args.bind.is_loopback() && !args.bind.is_unspecified() {
         server_names.push(args.bind.to_string());
@@ -276,12 +294,8 @@ async fn up(
         },
         ..BrokerConfig::default()
     };
-    let stack = match &args.policies.template {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            StackTemplate::parse(&text, &args.policies.region, &args.policies.account)?
-        }
+    let stack = match &template {
+        Some(text) => StackTemplate::parse(text, &args.policies.region, &args.policies.account)?,
         None => StackTemplate::default(),
     };
     let mut binaries = FunctionBinaries::next_to_current_exe();
@@ -508,7 +522,8 @@ fn provision(
     registry: &Registry,
     ca: &EmulatorCa,
 ) -> anyhow::Result<()> {
-    load_policies(registry, &args.source)?;
+    let template = read_template(&args.source)?;
+    load_policies(registry, &args.source, template.as_deref())?;
     let policies = if args.policies.is_empty() {
         registry.policy_names()
     } else {
