@@ -25,6 +25,9 @@ pub enum AgentError {
     Tls(#[from] TlsSetupError),
     #[error(transparent)]
     Outbox(#[from] OutboxError),
+    /// Unreachable after the config checks, which refuse such a name first.
+    #[error("thing_name cannot name a shadow: {0}")]
+    ThingName(#[from] shadow_doc::TopicError),
 }
 
 /// How the run ended.
@@ -81,7 +84,7 @@ pub async fn run_agent<A: Actuator>(
         "starting device-agent {}", crate::lifecycle::AGENT_VERSION
     );
 
-    let shadow_topics = ShadowTopics::new(&config.thing_name);
+    let shadow_topics = ShadowTopics::new(&config.thing_name)?;
     let settings = ConnectionSettings::from_config(
         &config,
         tls_config,

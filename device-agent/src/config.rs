@@ -438,13 +438,7 @@ impl AgentConfig {
             );
         }
         // AWS thing names: 1-128 of [a-zA-Z0-9:_-] (reference 3.1); also the client id (<= 128 bytes).
-        let valid_thing = !self.thing_name.is_empty()
-            && self.thing_name.len() <= 128
-            && self
-                .thing_name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '_' | '-'));
-        if !valid_thing {
+        if !shadow_doc::is_valid_thing_name(&self.thing_name) {
             problem(
                 "thing_name",
                 format!("`{}` is not a valid thing name", self.thing_name),

@@ -12,6 +12,7 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use shadow_doc::{ShadowId, ShadowOperation, TopicError, TopicSuffix};
 use tokio::sync::{mpsc, watch};
 
 use crate::actuator::{Actuator, MotorState};
@@ -26,12 +27,13 @@ pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Pause before retrying after a 429/5xx or an unexpected rejection.
 pub const RETRY_AFTER_ERROR: Duration = Duration::from_secs(5);
 
-/// Classic-shadow topics of one thing (reference 3.2).
+/// Classic-shadow topics of one thing (reference 3.2), spelled by shadow-doc's builders.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShadowTopics {
-    prefix: String,
+    shadow: ShadowId,
 }
 
+/// The shadow responses the agent subscribes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ShadowTopic {
     GetAccepted,
@@ -41,45 +43,64 @@ pub enum ShadowTopic {
     UpdateDelta,
 }
 
-impl ShadowTopics {
-    pub fn new(thing: &str) -> Self {
-        Self {
-            prefix: format!("$aws/things/{thing}/shadow"),
+impl ShadowTopic {
+    const ALL: [ShadowTopic; 5] = [
+        ShadowTopic::GetAccepted,
+        ShadowTopic::GetRejected,
+        ShadowTopic::UpdateAccepted,
+        ShadowTopic::UpdateRejected,
+        ShadowTopic::UpdateDelta,
+    ];
+
+    fn parts(self) -> (ShadowOperation, TopicSuffix) {
+        match self {
+            ShadowTopic::GetAccepted => (ShadowOperation::Get, TopicSuffix::Accepted),
+            ShadowTopic::GetRejected => (ShadowOperation::Get, TopicSuffix::Rejected),
+            ShadowTopic::UpdateAccepted => (ShadowOperation::Update, TopicSuffix::Accepted),
+            ShadowTopic::UpdateRejected => (ShadowOperation::Update, TopicSuffix::Rejected),
+            ShadowTopic::UpdateDelta => (ShadowOperation::Update, TopicSuffix::Delta),
         }
+    }
+}
+
+impl ShadowTopics {
+    /// Fails only for a name that is not a thing name (config validation refuses those first).
+    pub fn new(thing: &str) -> Result<Self, TopicError> {
+        Ok(Self {
+            shadow: ShadowId::classic(thing)?,
+        })
     }
 
     pub fn get(&self) -> String {
-        format!("{}/get", self.prefix)
+        self.shadow
+            .topic(ShadowOperation::Get, TopicSuffix::Request)
     }
 
     pub fn update(&self) -> String {
-        format!("{}/update", self.prefix)
+        self.shadow
+            .topic(ShadowOperation::Update, TopicSuffix::Request)
     }
 
     /// The exact topics to subscribe to (no wildcard: AWS advises against `shadow/#`, reference 3.2).
     pub fn subscriptions(&self) -> Vec<String> {
-        [
-            "get/accepted",
-            "get/rejected",
-            "update/accepted",
-            "update/rejected",
-            "update/delta",
-        ]
-        .iter()
-        .map(|suffix| format!("{}/{suffix}", self.prefix))
-        .collect()
+        ShadowTopic::ALL
+            .iter()
+            .map(|topic| {
+                let (operation, suffix) = topic.parts();
+                self.shadow.topic(operation, suffix)
+            })
+            .collect()
     }
 
+    /// Which of our responses `topic` is; `None` for anything else (another thing, a request, ...).
     pub fn classify(&self, topic: &str) -> Option<ShadowTopic> {
-        let suffix = topic.strip_prefix(&self.prefix)?.strip_prefix('/')?;
-        Some(match suffix {
-            "get/accepted" => ShadowTopic::GetAccepted,
-            "get/rejected" => ShadowTopic::GetRejected,
-            "update/accepted" => ShadowTopic::UpdateAccepted,
-            "update/rejected" => ShadowTopic::UpdateRejected,
-            "update/delta" => ShadowTopic::UpdateDelta,
-            _ => return None,
-        })
+        let parsed = shadow_doc::ShadowTopic::parse(topic).ok()?;
+        if parsed.shadow != self.shadow {
+            return None;
+        }
+        ShadowTopic::ALL
+            .into_iter()
+            .find(|candidate| candidate.parts() == (parsed.operation, parsed.suffix))
     }
 }
 
@@ -889,7 +910,7 @@ mod tests {
 
     #[test]
     fn parses_aws_documents() {
-        let topics = ShadowTopics::new("ratchet");
+        let topics = ShadowTopics::new("ratchet").unwrap();
         assert_eq!(
             topics.classify("$aws/things/ratchet/shadow/update/delta"),
             Some(ShadowTopic::UpdateDelta)

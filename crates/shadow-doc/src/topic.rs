@@ -1,7 +1,7 @@
 //! Shadow identities and the reserved MQTT topics of the shadow service (reference 3.1, 3.2).
 //!
-//! The emulator's router uses [`ShadowTopic::parse`] to recognise requests addressed to the shadow
-//! service, and the rules engine and the agent use the builders so that nobody spells
+//! The emulator's shadow service uses [`ShadowTopic::parse`] to recognise requests addressed to it, and the
+//! emulator, shadow-reconciler and the device agent use the builders so that nobody spells
 //! `$aws/things/...` by hand.
 
 use std::fmt;
