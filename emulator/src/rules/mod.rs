@@ -271,19 +271,19 @@ fn load_rule(
 
 impl LoadedRule {
     fn process(&self, message: &Message) {
-        let trace_id = uuid::Uuid::new_v4().to_string();
-        let mut sql_message = iot_sql::Message {
+        // Only device publishes carry an MQTT trace id; the others get one only if an error record needs it.
+        let trace_id = matches!(message.origin, Origin::Device { .. })
+            .then(|| uuid::Uuid::new_v4().to_string());
+        let sql_message = iot_sql::Message {
             topic: &message.topic,
             payload: &message.payload,
             client_id: message.client_id(),
             principal: message.principal(),
-            trace_id: None,
+            trace_id: trace_id.as_deref(),
             account_id: Some(&self.services.account),
-            timestamp_ms: crate::broker::now_millis(),
+            // When the broker accepted the message (broker::Message), not when this rule got to it.
+            timestamp_ms: message.timestamp_ms,
         };
-        if matches!(message.origin, Origin::Device { .. }) {
-            sql_message.trace_id = Some(&trace_id);
-        }
         let mut context = RandomContext;
         let failures: Vec<RuleFailure> = match self.rule.evaluate(&sql_message, &mut context) {
             Ok(None) => return,
@@ -320,7 +320,12 @@ impl LoadedRule {
         let payload = RuleErrorPayload {
             rule_name: self.name.clone(),
             topic: message.topic.clone(),
-            cloudwatch_trace_id: Some(trace_id.clone()),
+            // The device message's trace id when there is one, so SQL and the error record agree.
+            cloudwatch_trace_id: Some(
+                trace_id
+                    .clone()
+                    .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+            ),
             client_id: Some(message.client_id().unwrap_or("n/a").to_owned()),
             base64_original_payload: base64::engine::general_purpose::STANDARD
                 .encode(&message.payload),
