@@ -17,6 +17,8 @@ pub struct Template {
     text: String,
     version: SqlVersion,
     parts: Vec<Part>,
+    /// Whether a substitution names payload fields (decided once; a non-JSON payload then fails).
+    refers_to_json_names: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -62,10 +64,15 @@ impl Template {
         if !literal.is_empty() {
             parts.push(Part::Literal(literal));
         }
+        let refers_to_json_names = parts.iter().any(|part| match part {
+            Part::Substitution(expr) => expr.refers_to_json_names(),
+            Part::Literal(_) => false,
+        });
         Ok(Template {
             text: text.to_string(),
             version,
             parts,
+            refers_to_json_names,
         })
     }
 
@@ -91,14 +98,19 @@ impl Template {
         message: &Message<'_>,
         context: &mut C,
     ) -> Result<String, EvalError> {
+        if self.is_literal() {
+            // Nothing to evaluate: the payload need not even be parsed.
+            return Ok(self
+                .parts
+                .iter()
+                .map(|part| match part {
+                    Part::Literal(text) => text.as_str(),
+                    Part::Substitution(_) => "",
+                })
+                .collect());
+        }
         let parsed = serde_json::from_slice::<SqlValue>(message.payload).ok();
-        let substitutions = || {
-            self.parts.iter().filter_map(|part| match part {
-                Part::Substitution(expr) => Some(expr),
-                Part::Literal(_) => None,
-            })
-        };
-        if parsed.is_none() && substitutions().any(Expr::refers_to_json_names) {
+        if parsed.is_none() && self.refers_to_json_names {
             return Err(EvalError::BinaryPayloadReferencesJsonNames);
         }
         let document = parsed.unwrap_or(SqlValue::Undefined);
