@@ -56,9 +56,7 @@ impl ResourceType {
 
     /// The resource type a resource ARN (or ARN pattern) names, if its type part is literal.
     pub fn of_arn(arn: &str) -> Option<ResourceType> {
-        // arn:partition:iot:region:account:type/...
-        let after_account = arn.splitn(6, ':').nth(5)?;
-        let (kind, _) = after_account.split_once('/')?;
+        let (kind, _) = resource_part(arn)?.split_once('/')?;
         match kind {
             "client" => Some(ResourceType::Client),
             "topic" => Some(ResourceType::Topic),
@@ -184,6 +182,12 @@ pub(crate) fn partition_for_region(region: &str) -> &'static str {
     } else {
         "aws"
     }
+}
+
+/// What follows the account in `arn:partition:iot:region:account:type/...` (the resource, e.g.
+/// `topic/a/b`), or `None` for text with fewer than six `:`-separated fields.
+pub(crate) fn resource_part(arn: &str) -> Option<&str> {
+    arn.splitn(6, ':').nth(5)
 }
 
 #[cfg(test)]

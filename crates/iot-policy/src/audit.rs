@@ -448,7 +448,7 @@ impl PolicyAuditor<'_> {
     fn check_mqtt_wildcard_in_deny(&mut self, index: usize, statement: &CompiledStatement) {
         for pattern in statement.resources() {
             let text = without_variables(pattern.raw());
-            let resource_part = text.splitn(6, ':').nth(5).unwrap_or(&text);
+            let resource_part = crate::arn::resource_part(&text).unwrap_or(&text);
             let wildcards: Vec<&str> = ["+", "#"]
                 .into_iter()
                 .filter(|wildcard| resource_part.contains(wildcard))
