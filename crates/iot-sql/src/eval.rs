@@ -138,10 +138,14 @@ impl Output {
     }
 }
 
+/// Basic Ingest topics (`$aws/rules/{rule}/...`) go to the rules engine only, never to subscribers
+/// (reference 5.9).
+pub const BASIC_INGEST_PREFIX: &str = "$aws/rules/";
+
 /// Splits a Basic Ingest topic `$aws/rules/<rule>/<rest>` into `<rest>`, which is all `topic()` sees
 /// (reference 5.3, 5.9). Other topics are returned unchanged with `false`.
 pub(crate) fn strip_basic_ingest(topic: &str) -> (&str, bool) {
-    match topic.strip_prefix("$aws/rules/") {
+    match topic.strip_prefix(BASIC_INGEST_PREFIX) {
         Some(rest) => (rest.split_once('/').map_or("", |(_, tail)| tail), true),
         None => (topic, false),
     }

@@ -42,7 +42,7 @@ mod value;
 mod version;
 
 pub use error::{EvalError, ParseError, ParseErrorKind};
-pub use eval::{DeterministicContext, EvalContext, Message, Output};
+pub use eval::{BASIC_INGEST_PREFIX, DeterministicContext, EvalContext, Message, Output};
 pub use rule::Rule;
 pub use template::Template;
 pub use topic::{TopicFilterError, matches_valid_filter, topic_matches, validate_topic_filter};

@@ -23,8 +23,7 @@ pub enum TopicError {
     SharedSubscription,
 }
 
-/// Basic Ingest topics (`$aws/rules/{rule}/...`) go to the rules engine only, never to subscribers (reference 5.9).
-pub const BASIC_INGEST_PREFIX: &str = "$aws/rules/";
+pub use iot_sql::BASIC_INGEST_PREFIX;
 
 /// Reserved topic families a client may publish to (reference 6.2): shadows, jobs and the other per-thing
 /// services under `$aws/things/`, Basic Ingest, and fleet provisioning. Everything else under `$` (notably
