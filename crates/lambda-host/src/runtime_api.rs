@@ -57,6 +57,23 @@ struct Shared {
     init_error: watch::Sender<Option<(String, String)>>,
 }
 
+impl Shared {
+    /// Resolves once an instance has reported an init error (`/runtime/init/error`), as that error. A watch
+    /// keeps the latest value, so an error reported before this is awaited is not missed.
+    async fn reported_init_error(&self) -> HostError {
+        let mut init_error = self.init_error.subscribe();
+        let (error_type, error_message) = init_error
+            .wait_for(Option::is_some)
+            .await
+            .map(|reported| reported.clone().unwrap_or_default())
+            .unwrap_or_default();
+        HostError::InitError {
+            error_type,
+            error_message,
+        }
+    }
+}
+
 /// A Runtime API endpoint for one function, listening on a local port.
 ///
 /// Invocations queue until an instance asks for the next one, so several instances of the same
@@ -134,15 +151,9 @@ impl RuntimeApi {
             })
             .map_err(|_| HostError::Closed)?;
 
-        let mut init_error = self.shared.init_error.subscribe();
         let outcome = tokio::select! {
             result = rx => result.map_err(|_| HostError::Closed),
-            reported = init_error.wait_for(Option::is_some) => {
-                let (error_type, error_message) = reported
-                    .map(|r| r.clone().unwrap_or_default())
-                    .unwrap_or_default();
-                Err(HostError::InitError { error_type, error_message })
-            }
+            error = self.shared.reported_init_error() => Err(error),
             _ = tokio::time::sleep(timeout) => Err(HostError::Timeout(timeout)),
         };
         if outcome.is_err()
@@ -157,15 +168,9 @@ impl RuntimeApi {
     /// return when that happened.
     pub async fn first_poll(&self) -> Result<Instant, HostError> {
         let mut polls = self.shared.polls.subscribe();
-        let mut init_error = self.shared.init_error.subscribe();
         tokio::select! {
             seen = polls.wait_for(|n| *n > 0) => { seen.map_err(|_| HostError::Closed)?; }
-            reported = init_error.wait_for(Option::is_some) => {
-                let (error_type, error_message) = reported
-                    .map(|r| r.clone().unwrap_or_default())
-                    .unwrap_or_default();
-                return Err(HostError::InitError { error_type, error_message });
-            }
+            error = self.shared.reported_init_error() => return Err(error),
         }
         self.shared
             .first_poll_at
