@@ -2,7 +2,8 @@
 //!
 //! One JSON log event per disconnect signal, in log group `/iot/device-disconnects`, stream = thing
 //! name. Each record carries an Embedded Metric Format block so CloudWatch turns the log into the
-//! metric `IotPresence/Disconnects` by `Reason` without any other service.
+//! metric `IotPresence/Disconnects` by `Reason`, and the same metric without dimensions (all reasons
+//! together, what the disconnect-storm alarm watches), without any other service.
 
 use base64::Engine;
 use serde::Serialize;
@@ -210,7 +211,9 @@ impl DisconnectRecord {
                     "Timestamp": now_ms,
                     "CloudWatchMetrics": [{
                         "Namespace": EMF_NAMESPACE,
-                        "Dimensions": [["Reason"]],
+                        // The empty set publishes the fleet-wide total too: CloudWatch
+                        // alarms cannot sum over a dimension's values (no SEARCH in alarms).
+                        "Dimensions": [["Reason"], []],
                         "Metrics": [{"Name": EMF_METRIC, "Unit": "Count"}],
                     }],
                 }),

@@ -176,7 +176,7 @@ fn record_message_is_valid_emf() {
     assert_eq!(aws["Timestamp"], 42);
     let directive = &aws["CloudWatchMetrics"][0];
     assert_eq!(directive["Namespace"], "IotPresence");
-    assert_eq!(directive["Dimensions"], json!([["Reason"]]));
+    assert_eq!(directive["Dimensions"], json!([["Reason"], []]));
     assert_eq!(directive["Metrics"][0]["Name"], "Disconnects");
     // Every dimension and metric named must be a root member (EMF "target members").
     assert_eq!(message["Reason"], "LAST_WILL");
