@@ -3,7 +3,8 @@ import { Construct } from 'constructs';
 import { type PresenceConfig, readPresenceConfig } from './config';
 import { DevicePolicy } from './device-policy';
 import { DeviceThings } from './device-things';
-import { PresenceFunctions } from './presence-functions';
+import { DISCONNECT_RECORDER, PresenceFunctions, SHADOW_RECONCILER } from './presence-functions';
+import { PresenceMonitoring } from './presence-monitoring';
 import { PresenceRules } from './presence-rules';
 
 export interface IotPresenceStackProps extends StackProps {
@@ -12,7 +13,7 @@ export interface IotPresenceStackProps extends StackProps {
 
 /**
  * The cloud side of architecture section 1, left to right: what a device may do on the broker, the rules
- * that route its signals, and the functions behind them with their logs.
+ * that route its signals, the functions behind them with their logs, and the alarms that watch them.
  *
  * Environment-agnostic on purpose: synthesis needs no account or lookups, and the emulator loads the
  * same template (rules and policy) that gets deployed.
@@ -36,12 +37,23 @@ export class IotPresenceStack extends Stack {
       shadowReconciler: functions.shadowReconciler,
     });
 
+    // Who is told when any of the above fails, and the dashboard an operator opens then.
+    const monitoring = new PresenceMonitoring(this, 'Monitoring', {
+      functions: { [DISCONNECT_RECORDER]: functions.disconnectRecorder, [SHADOW_RECONCILER]: functions.shadowReconciler },
+      ruleErrorLogGroup: rules.errorLogGroup,
+      failedEventsQueue: functions.failedEventsQueue,
+      alarmEmail: config.alarmEmail,
+      disconnectStorm: config.disconnectStorm,
+    });
+
     this.output('DevicePolicyName', devicePolicy.policyName, 'IoT policy to attach to each device certificate');
     this.output('DisconnectLogGroupName', functions.disconnectLogGroup.logGroupName, 'Disconnect records');
     this.output('RuleErrorLogGroupName', rules.errorLogGroup.logGroupName, 'IoT rule error action output');
     this.output('DisconnectRecorderFunctionName', functions.disconnectRecorder.functionName, 'cargo lambda deploy target');
     this.output('ShadowReconcilerFunctionName', functions.shadowReconciler.functionName, 'cargo lambda deploy target');
     this.output('FailedEventsQueueUrl', functions.failedEventsQueue.queueUrl, 'Events that failed after Lambda async retries');
+    this.output('AlarmTopicArn', monitoring.alarmTopic.topicArn, 'SNS topic of every alarm: subscribe to be told');
+    this.output('DashboardName', monitoring.dashboard.dashboardName, 'CloudWatch dashboard of the presence system');
     for (const [name, rule] of Object.entries(rules.rules)) {
       this.output(`${name}RuleName`, rule.ref, `IoT topic rule ${name}`);
     }

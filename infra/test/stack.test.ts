@@ -102,6 +102,8 @@ describe('stack', () => {
       DisconnectWillRuleName: ref('AWS::IoT::TopicRule', { RuleName: 'DisconnectWill' }),
       PresenceEventsRuleName: ref('AWS::IoT::TopicRule', { RuleName: 'PresenceEvents' }),
       ShadowDocumentsRuleName: ref('AWS::IoT::TopicRule', { RuleName: 'ShadowDocuments' }),
+      AlarmTopicArn: { Ref: Object.keys(template.findResources('AWS::SNS::Topic'))[0] },
+      DashboardName: { Ref: Object.keys(template.findResources('AWS::CloudWatch::Dashboard'))[0] },
     };
     const outputs = template.toJSON().Outputs as Record<string, { Value: Json }>;
     assert.deepEqual(Object.keys(outputs).sort(), Object.keys(expected).sort());
