@@ -191,3 +191,55 @@ async fn a_write_that_cannot_succeed_fails_the_invocation() {
     }
     moto.stop().await;
 }
+
+#[tokio::test]
+async fn a_redrive_batch_replays_failed_events_and_keeps_unreadable_ones_in_the_queue() {
+    let moto = MotoServer::start().await.unwrap();
+    let client = logs_client(&moto.endpoint());
+    // The event failed for good while the log group was missing (the cause), then the cause was fixed.
+    let function = start_function(&moto.endpoint(), GROUP).await;
+    let event = json!({
+        "clientId": "ratchet", "timestamp": 1764144000456i64, "eventType": "disconnected",
+        "sessionIdentifier": "s-redrive", "disconnectReason": "CONNECTION_LOST", "versionNumber": 3
+    });
+    assert!(matches!(
+        function.api.invoke(event.to_string(), TIMEOUT).await,
+        Ok(InvocationResult::Error { .. })
+    ));
+    client
+        .create_log_group()
+        .log_group_name(GROUP)
+        .send()
+        .await
+        .unwrap();
+
+    let record = redrive::failure_record(
+        "2026-12-02T10:00:00.000Z",
+        "req-1",
+        "arn:aws:lambda:us-east-1:000000000000:function:disconnect-recorder:$LATEST",
+        3,
+        event.clone(),
+        "Unhandled",
+        "MissingLogGroup",
+        "no log group",
+    )
+    .to_string();
+    let batch = redrive::sqs_event(
+        "arn:aws:sqs:us-east-1:000000000000:failed-events",
+        &[
+            ("replayed", &record),
+            ("unreadable", "not a destination record"),
+        ],
+    );
+    let response = invoke(&function, &batch).await;
+    assert_eq!(
+        response,
+        json!({"batchItemFailures": [{"itemIdentifier": "unreadable"}]})
+    );
+
+    let stored = records(&client, "ratchet").await;
+    assert_eq!(stored.len(), 1, "{stored:#?}");
+    assert_eq!(stored[0]["sessionIdentifier"], "s-redrive");
+    assert_eq!(stored[0]["reason"], "CONNECTION_LOST");
+    moto.stop().await;
+}

@@ -8,8 +8,13 @@ async fn main() -> Result<(), Error> {
     init_tracing();
     let reconciler = Reconciler::from_env().await;
     let reconciler = &reconciler;
+    let function_name = &redrive::function_name(env!("CARGO_PKG_NAME"));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        reconciler.handle(&event.payload).await
+        // A rule's event, or a batch of failed events replayed from the on-failure queue.
+        redrive::invoke(event.payload, function_name, |event| async move {
+            reconciler.handle(&event).await
+        })
+        .await
     }))
     .await
 }

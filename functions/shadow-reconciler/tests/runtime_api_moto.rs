@@ -163,3 +163,58 @@ async fn events_for_unknown_things_are_skipped() {
     assert_eq!(outcome["outcome"], "skipped", "{outcome}");
     moto.stop().await;
 }
+
+#[tokio::test]
+async fn a_redrive_batch_replays_failed_events_through_the_same_reducer() {
+    let moto = MotoServer::start().await.unwrap();
+    moto.create_thing("ratchet").await.unwrap();
+    let client = data_plane(&moto.endpoint());
+    let (api, _process) = start(&moto).await;
+    let t = 1_764_000_000_000i64;
+    let record = |function: &str, event: Value| {
+        redrive::failure_record(
+            "2026-12-02T10:00:00.000Z",
+            "req-1",
+            &format!("arn:aws:lambda:us-east-1:000000000000:function:{function}:$LATEST"),
+            3,
+            event,
+            "Unhandled",
+            "ShadowStoreError",
+            "throttled",
+        )
+        .to_string()
+    };
+    // Two events that failed for good, replayed out of order, and one written for the other function.
+    let disconnected = record(
+        "shadow-reconciler",
+        lifecycle("disconnected", 2, t + 60_000, "s2"),
+    );
+    let connected = record("shadow-reconciler", lifecycle("connected", 2, t, "s2"));
+    let misrouted = record(
+        "disconnect-recorder",
+        lifecycle("connected", 9, t + 1, "s9"),
+    );
+    let batch = redrive::sqs_event(
+        "arn:aws:sqs:us-east-1:000000000000:failed-events",
+        &[
+            ("d", &disconnected),
+            ("c", &connected),
+            ("other", &misrouted),
+        ],
+    );
+    let response = invoke(&api, &batch).await;
+    assert_eq!(
+        response,
+        json!({"batchItemFailures": [{"itemIdentifier": "other"}]})
+    );
+    let reported =
+        shadow(&client, "ratchet", Some("connectivity")).await["state"]["reported"].clone();
+    assert_eq!(reported["connected"], false);
+    assert_eq!(reported["sessionIdentifier"], "s2");
+    // Replayed again (a redrive that ran twice): nothing moves.
+    let again = invoke(&api, &batch).await;
+    assert_eq!(again, response);
+    let after = shadow(&client, "ratchet", Some("connectivity")).await["state"]["reported"].clone();
+    assert_eq!(after, reported);
+    moto.stop().await;
+}
