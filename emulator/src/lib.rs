@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod broker;
+pub mod clock;
 pub mod dataplane;
 pub mod identity;
 pub mod lambda;

@@ -27,5 +27,8 @@ pub use store::{
     InputLogEvent, LogGroupDescription, LogStreamDescription, LogsIdentity, LogsStore,
     MAX_BATCH_BYTES, MAX_BATCH_SPAN_MS, MAX_EVENT_AGE_MS, MAX_EVENT_FUTURE_MS,
     MAX_EVENTS_PER_BATCH, MAX_EVENTS_PER_PAGE, OutputLogEvent, PutLogEventsResponse,
-    RETENTION_DAYS, RejectedLogEventsInfo, SearchedLogStream, now_millis,
+    RETENTION_DAYS, RejectedLogEventsInfo, SearchedLogStream,
 };
+
+/// The emulator's clock, re-exported for writers that timestamp their log events.
+pub use crate::clock::now_millis;

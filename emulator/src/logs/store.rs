@@ -374,8 +374,7 @@ impl std::fmt::Debug for LogsStore {
     }
 }
 
-/// Milliseconds since the epoch: the broker's clock, so log records and IoT events agree.
-pub use crate::broker::now_millis;
+use crate::clock::now_millis;
 
 fn validate_group_name(name: &str) -> Result<(), LogsError> {
     let valid = !name.is_empty()

@@ -408,7 +408,7 @@ impl LoadedRule {
             group,
             &self.name,
             &[InputLogEvent {
-                timestamp: crate::logs::now_millis(),
+                timestamp: crate::clock::now_millis(),
                 message,
             }],
         )
