@@ -25,9 +25,10 @@ use crate::dataplane::DataPlane;
 use crate::identity::EmulatorCa;
 use crate::lambda::{FunctionSpec, LambdaService, LambdaSettings};
 use crate::logs::{LogsError, LogsService, LogsStore};
+use crate::publish::Publisher;
 use crate::registry::Registry;
 use crate::rules::{RulesEngine, RulesError};
-use crate::shadow::{MessageOrigin, Publisher, ShadowService, ShadowStore, ShadowStoreError};
+use crate::shadow::{MessageOrigin, ShadowService, ShadowStore, ShadowStoreError};
 use template::StackTemplate;
 
 pub use template::TemplateError;

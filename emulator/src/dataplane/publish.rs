@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use super::DataPlane;
 use super::error::{DataPlaneError, json_response, request_id};
 use super::shadow::body_error;
-use crate::shadow::{Mqtt5Properties, OutboundMessage, QoS};
+use crate::publish::{Mqtt5Properties, OutboundMessage, Qos};
 
 /// Largest topic, in UTF-8 bytes (reference 6.5).
 pub const MAX_TOPIC_BYTES: usize = 256;
@@ -146,7 +146,7 @@ fn properties(
 }
 
 /// Publish (reference 3.10): `qos` 0 or 1 (default 0), `retain` default false, answered with
-/// `{"message":"OK","traceId":...}`. The message goes to the broker through the [`crate::shadow::Publisher`].
+/// `{"message":"OK","traceId":...}`. The message goes to the broker through the [`crate::publish::Publisher`].
 pub(crate) async fn publish(
     State(plane): State<DataPlane>,
     topic: Result<Path<String>, PathRejection>,
@@ -161,11 +161,11 @@ pub(crate) async fn publish(
     let payload = body.map_err(body_error)?;
     validate_topic(&topic, "Topic")?;
     let qos = match query.qos.as_deref() {
-        None => QoS::AtMostOnce,
+        None => Qos::AtMostOnce,
         Some(level) => level
             .parse::<u8>()
             .ok()
-            .and_then(QoS::from_level)
+            .and_then(Qos::from_level)
             .ok_or_else(|| DataPlaneError::invalid_request("Invalid qos: must be 0 or 1"))?,
     };
     let retain = match query.retain.as_deref() {

@@ -11,12 +11,12 @@ use shadow_doc::{
     is_valid_thing_name, update_from_payload,
 };
 
-use super::publisher::{OutboundMessage, Publisher, QoS};
 use super::store::ShadowStore;
+use crate::publish::{OutboundMessage, Publisher, Qos};
 
 /// The QoS of the messages the shadow service publishes. AWS does not document it; subscribers get
 /// at most their subscription's QoS anyway, so 1 lets QoS 1 subscribers have reliable delivery.
-pub const SHADOW_RESPONSE_QOS: QoS = QoS::AtLeastOnce;
+pub const SHADOW_RESPONSE_QOS: Qos = Qos::AtLeastOnce;
 
 /// Largest `pageSize` of ListNamedShadowsForThing we accept (AWS documents no bound; ours).
 pub const MAX_NAMED_SHADOW_PAGE: usize = 100;
