@@ -8,6 +8,7 @@ pub mod dataplane;
 pub mod identity;
 pub mod lambda;
 pub mod logs;
+pub mod percent;
 pub mod publish;
 pub mod registry;
 pub mod rules;

@@ -14,6 +14,7 @@ use iot_emulator::app::template::StackTemplate;
 use iot_emulator::app::{EmulatorConfig, FunctionBinaries, RunningEmulator, client, display_host};
 use iot_emulator::broker::{BrokerConfig, LifecycleFaults, SubscribeDenial};
 use iot_emulator::identity::EmulatorCa;
+use iot_emulator::percent;
 use iot_emulator::registry::{self, CertificateStatus, Registry};
 
 #[derive(Parser)]
@@ -218,7 +219,7 @@ async fn main() -> anyhow::Result<()> {
             endpoints,
         } => {
             let url = endpoints.data_plane(&state_dir)?;
-            let path = format!("/topics/{}?qos={qos}", client::percent_encode(&topic));
+            let path = format!("/topics/{}?qos={qos}", percent::url_component(&topic));
             let response = client::request("POST", &url, &path, &[], payload.as_bytes()).await?;
             print_response(&response)
         }
@@ -445,9 +446,9 @@ async fn shadow_command(command: ShadowCommand, state_dir: &Path) -> anyhow::Res
         } => ("POST", thing, name, endpoints, document.into_bytes()),
     };
     let url = endpoints.data_plane(state_dir)?;
-    let mut path = format!("/things/{}/shadow", client::percent_encode(&thing));
+    let mut path = format!("/things/{}/shadow", percent::url_component(&thing));
     if let Some(name) = name {
-        path.push_str(&format!("?name={}", client::percent_encode(&name)));
+        path.push_str(&format!("?name={}", percent::url_component(&name)));
     }
     let response = client::request(method, &url, &path, &[], &body).await?;
     print_response(&response)

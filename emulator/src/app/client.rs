@@ -26,19 +26,6 @@ pub struct Response {
     pub body: Vec<u8>,
 }
 
-/// Percent-encodes everything but RFC 3986 unreserved characters (what a topic needs in a path).
-pub fn percent_encode(text: &str) -> String {
-    let mut encoded = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            encoded.push(char::from(byte));
-        } else {
-            encoded.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    encoded
-}
-
 /// Sends `method` to `base_url` + `path_and_query` with `headers` and `body`.
 pub async fn request(
     method: &str,
@@ -121,13 +108,5 @@ mod tests {
         .unwrap();
         assert_eq!(chunked.body, b"abcde");
         assert!(parse_response(b"garbage").is_none());
-    }
-
-    #[test]
-    fn topics_are_percent_encoded() {
-        assert_eq!(
-            percent_encode("$aws/things/a b/shadow"),
-            "%24aws%2Fthings%2Fa%20b%2Fshadow"
-        );
     }
 }

@@ -49,14 +49,7 @@ pub(crate) struct Persistence {
 }
 
 fn file_stem(name: &str) -> String {
-    let mut stem = String::with_capacity(name.len());
-    for byte in name.bytes() {
-        if byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-' {
-            stem.push(char::from(byte));
-        } else {
-            stem.push_str(&format!("%{byte:02X}"));
-        }
-    }
+    let stem = crate::percent::file_name(name);
     if stem.len() > MAX_STEM_BYTES {
         format!("sha256-{}", hex::encode(Sha256::digest(name.as_bytes())))
     } else {
