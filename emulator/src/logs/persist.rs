@@ -18,7 +18,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::error::LogsError;
-use super::store::{LogGroup, LogStream, State, StoredEvent};
+use super::model::StoredEvent;
+use super::store::{LogGroup, LogStream, State};
 
 const GROUP_FILE: &str = "group.json";
 const STREAM_SUFFIX: &str = ".stream.json";
