@@ -1,22 +1,34 @@
-//! A tiny HTTP/1.1 client for the CLI subcommands (`shadow get`, `logs tail`, `publish`) that talk to
-//! a running emulator on 127.0.0.1. Plain HTTP only, one request per connection: enough for our own
-//! APIs, and it keeps an HTTP client stack out of the emulator's dependencies.
+//! The HTTP client of the CLI subcommands (`shadow get`, `logs tail`, `publish`) that talk to a running
+//! emulator: hyper's legacy client (hyper-util), already compiled in through axum and the AWS SDK. Plain
+//! HTTP only, and one request per connection (no pool), as the subcommands make a handful of requests.
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error("only http://host:port URLs are supported, got {0:?}")]
     Url(String),
-    #[error("cannot reach {url}: {source} (is `iot-emulator up` running?)")]
-    Io {
+    #[error("cannot build the request to {url}: {source}")]
+    Request {
         url: String,
         #[source]
-        source: std::io::Error,
+        source: hyper::http::Error,
     },
-    #[error("malformed HTTP response from {0}")]
-    Response(String),
+    #[error("cannot reach {url}: {source} (is `iot-emulator up` running?)")]
+    Connect {
+        url: String,
+        #[source]
+        source: hyper_util::client::legacy::Error,
+    },
+    #[error("reading the response from {url}: {source}")]
+    Response {
+        url: String,
+        #[source]
+        source: hyper::Error,
+    },
 }
 
 /// One response: status code and body.
@@ -26,7 +38,13 @@ pub struct Response {
     pub body: Vec<u8>,
 }
 
-/// Sends `method` to `base_url` + `path_and_query` with `headers` and `body`.
+impl Response {
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
+/// Sends `method` to `base_url` (`http://host:port`) + `path_and_query` with `headers` and `body`.
 pub async fn request(
     method: &str,
     base_url: &str,
@@ -37,76 +55,107 @@ pub async fn request(
     let authority = base_url
         .strip_prefix("http://")
         .map(|rest| rest.trim_end_matches('/'))
-        .filter(|authority| !authority.contains('/'))
+        .filter(|authority| !authority.is_empty() && !authority.contains('/'))
         .ok_or_else(|| ClientError::Url(base_url.to_owned()))?;
-    let io_error = |source| ClientError::Io {
-        url: base_url.to_owned(),
-        source,
-    };
-    let mut stream = TcpStream::connect(authority).await.map_err(io_error)?;
-    let mut head = format!(
-        "{method} {path_and_query} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
+    let mut builder = hyper::Request::builder()
+        .method(method)
+        .uri(format!("http://{authority}{path_and_query}"));
     for (name, value) in headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
+        builder = builder.header(*name, *value);
     }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).await.map_err(io_error)?;
-    stream.write_all(body).await.map_err(io_error)?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await.map_err(io_error)?;
-    parse_response(&raw).ok_or_else(|| ClientError::Response(base_url.to_owned()))
-}
-
-fn parse_response(raw: &[u8]) -> Option<Response> {
-    let split = raw.windows(4).position(|window| window == b"\r\n\r\n")?;
-    let head = std::str::from_utf8(&raw[..split]).ok()?;
-    let body = &raw[split + 4..];
-    let mut lines = head.split("\r\n");
-    let status = lines.next()?.split_whitespace().nth(1)?.parse().ok()?;
-    let chunked = lines.any(|line| {
-        line.to_ascii_lowercase()
-            .replace(' ', "")
-            .starts_with("transfer-encoding:chunked")
-    });
-    let body = if chunked {
-        decode_chunked(body)?
-    } else {
-        body.to_vec()
-    };
-    Some(Response { status, body })
-}
-
-fn decode_chunked(mut body: &[u8]) -> Option<Vec<u8>> {
-    let mut decoded = Vec::new();
-    loop {
-        let line_end = body.windows(2).position(|window| window == b"\r\n")?;
-        let size_text = std::str::from_utf8(&body[..line_end]).ok()?;
-        let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
-        body = &body[line_end + 2..];
-        if size == 0 {
-            return Some(decoded);
-        }
-        decoded.extend_from_slice(body.get(..size)?);
-        body = body.get(size + 2..)?;
-    }
+    let request = builder
+        .body(Full::new(Bytes::copy_from_slice(body)))
+        .map_err(|source| ClientError::Request {
+            url: base_url.to_owned(),
+            source,
+        })?;
+    let client = Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(0)
+        .build_http();
+    let response = client
+        .request(request)
+        .await
+        .map_err(|source| ClientError::Connect {
+            url: base_url.to_owned(),
+            source,
+        })?;
+    let status = response.status().as_u16();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|source| ClientError::Response {
+            url: base_url.to_owned(),
+            source,
+        })?
+        .to_bytes()
+        .to_vec();
+    Ok(Response { status, body })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::routing::post;
 
-    #[test]
-    fn responses_with_length_or_chunks_parse() {
-        let plain =
-            parse_response(b"HTTP/1.1 404 Not Found\r\ncontent-length: 2\r\n\r\n{}").unwrap();
-        assert_eq!((plain.status, plain.body.as_slice()), (404, &b"{}"[..]));
-        let chunked = parse_response(
-            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
-        )
-        .unwrap();
-        assert_eq!(chunked.body, b"abcde");
-        assert!(parse_response(b"garbage").is_none());
+    async fn echo_server() -> String {
+        let router = axum::Router::new().route(
+            "/echo/{name}",
+            post(
+                |axum::extract::Path(name): axum::extract::Path<String>,
+                 headers: axum::http::HeaderMap,
+                 body: Bytes| async move {
+                    let tag = headers
+                        .get("x-tag")
+                        .and_then(|value| value.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned();
+                    (
+                        axum::http::StatusCode::CREATED,
+                        format!("{name}|{tag}|{}", String::from_utf8_lossy(&body)),
+                    )
+                },
+            ),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        format!("http://{address}")
+    }
+
+    #[tokio::test]
+    async fn sends_method_path_headers_and_body() {
+        let url = echo_server().await;
+        let response = request("POST", &url, "/echo/a%2Fb", &[("x-tag", "t")], b"hello")
+            .await
+            .unwrap();
+        assert_eq!(response.status, 201);
+        assert!(response.is_success());
+        assert_eq!(response.body, b"a/b|t|hello");
+        let missing = request("GET", &format!("{url}/"), "/nothing", &[], b"")
+            .await
+            .unwrap();
+        assert_eq!(missing.status, 404);
+    }
+
+    #[tokio::test]
+    async fn refuses_other_urls_and_reports_unreachable_servers() {
+        for url in [
+            "https://127.0.0.1:1",
+            "http://127.0.0.1:1/path",
+            "127.0.0.1:1",
+        ] {
+            assert!(matches!(
+                request("GET", url, "/", &[], b"").await,
+                Err(ClientError::Url(_))
+            ));
+        }
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let closed = format!("http://{}", listener.local_addr().unwrap());
+        drop(listener);
+        assert!(matches!(
+            request("GET", &closed, "/", &[], b"").await,
+            Err(ClientError::Connect { .. })
+        ));
     }
 }
