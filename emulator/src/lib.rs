@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod broker;
+pub mod cli;
 pub mod clock;
 pub mod dataplane;
 pub mod identity;

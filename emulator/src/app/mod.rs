@@ -8,7 +8,6 @@
 //! the message itself, and the answers are published back through the broker at QoS 1 (reference 3.2).
 //! Wills on shadow topics are passed as `MessageOrigin::LastWill` and ignored (reference 2.3).
 
-pub mod client;
 pub mod template;
 
 use std::collections::BTreeMap;
