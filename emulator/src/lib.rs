@@ -3,10 +3,14 @@
 
 pub mod app;
 pub mod broker;
+pub mod cli;
+pub mod clock;
 pub mod dataplane;
 pub mod identity;
 pub mod lambda;
 pub mod logs;
+pub mod percent;
+pub mod publish;
 pub mod registry;
 pub mod rules;
 pub mod shadow;

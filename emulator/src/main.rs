@@ -11,9 +11,13 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use iot_emulator::app::template::StackTemplate;
-use iot_emulator::app::{EmulatorConfig, FunctionBinaries, RunningEmulator, client, display_host};
+use iot_emulator::app::{EmulatorConfig, FunctionBinaries, RunningEmulator, display_host};
 use iot_emulator::broker::{BrokerConfig, LifecycleFaults, SubscribeDenial};
+use iot_emulator::cli::client;
+use iot_emulator::cli::endpoints::Endpoints;
+use iot_emulator::cli::logs_tail::{LogTail, LogsClient};
 use iot_emulator::identity::EmulatorCa;
+use iot_emulator::percent;
 use iot_emulator::registry::{self, CertificateStatus, Registry};
 
 #[derive(Parser)]
@@ -218,7 +222,7 @@ async fn main() -> anyhow::Result<()> {
             endpoints,
         } => {
             let url = endpoints.data_plane(&state_dir)?;
-            let path = format!("/topics/{}?qos={qos}", client::percent_encode(&topic));
+            let path = format!("/topics/{}?qos={qos}", percent::url_component(&topic));
             let response = client::request("POST", &url, &path, &[], payload.as_bytes()).await?;
             print_response(&response)
         }
@@ -333,17 +337,13 @@ async fn up(
         "http://{}",
         SocketAddr::new(host, running.logs_addr().port())
     );
-    let endpoints = serde_json::json!({
-        "mqtt": mqtt.to_string(),
-        "dataPlane": data_plane_url,
-        "logs": logs_url,
-        "rootCA": state_dir.join("ca/root-CA.pem"),
-    });
-    std::fs::write(
-        state_dir.join(ENDPOINTS_FILE),
-        serde_json::to_vec_pretty(&endpoints)?,
-    )
-    .context("writing endpoints.json")?;
+    Endpoints {
+        mqtt: mqtt.to_string(),
+        data_plane: data_plane_url.clone(),
+        logs: logs_url.clone(),
+        root_ca: state_dir.join("ca/root-CA.pem"),
+    }
+    .write(state_dir)?;
     println!("iot-emulator is up");
     println!("  MQTT over mutual TLS : mqtts://{mqtt}");
     println!("  data-plane HTTP API  : {data_plane_url}   (AWS_ENDPOINT_URL_IOT_DATA_PLANE)");
@@ -370,7 +370,7 @@ async fn up(
     );
     println!(
         "  endpoints file       : {}",
-        state_dir.join(ENDPOINTS_FILE).display()
+        Endpoints::path(state_dir).display()
     );
     println!("Ctrl-C (or SIGTERM) stops it.");
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -384,34 +384,18 @@ async fn up(
     Ok(())
 }
 
-/// Written by `up` so the CLI subcommands (and scripts) find the HTTP APIs.
-const ENDPOINTS_FILE: &str = "endpoints.json";
-
 impl EndpointArgs {
-    fn from_file(state_dir: &Path, key: &str) -> anyhow::Result<String> {
-        let path = state_dir.join(ENDPOINTS_FILE);
-        let text = std::fs::read_to_string(&path).with_context(|| {
-            format!("reading {} (is `iot-emulator up` running?)", path.display())
-        })?;
-        let endpoints: serde_json::Value = serde_json::from_str(&text)?;
-        endpoints
-            .get(key)
-            .and_then(serde_json::Value::as_str)
-            .map(str::to_owned)
-            .with_context(|| format!("{} has no {key}", path.display()))
-    }
-
     fn data_plane(&self, state_dir: &Path) -> anyhow::Result<String> {
         match &self.data_plane_url {
             Some(url) => Ok(url.clone()),
-            None => Self::from_file(state_dir, "dataPlane"),
+            None => Ok(Endpoints::read(state_dir)?.data_plane),
         }
     }
 
     fn logs(&self, state_dir: &Path) -> anyhow::Result<String> {
         match &self.logs_url {
             Some(url) => Ok(url.clone()),
-            None => Self::from_file(state_dir, "logs"),
+            None => Ok(Endpoints::read(state_dir)?.logs),
         }
     }
 }
@@ -422,7 +406,7 @@ fn print_response(response: &client::Response) -> anyhow::Result<()> {
         Ok(json) => serde_json::to_string_pretty(&json)?,
         Err(_) => String::from_utf8_lossy(&response.body).into_owned(),
     };
-    if (200..300).contains(&response.status) {
+    if response.is_success() {
         println!("{text}");
         Ok(())
     } else {
@@ -445,9 +429,9 @@ async fn shadow_command(command: ShadowCommand, state_dir: &Path) -> anyhow::Res
         } => ("POST", thing, name, endpoints, document.into_bytes()),
     };
     let url = endpoints.data_plane(state_dir)?;
-    let mut path = format!("/things/{}/shadow", client::percent_encode(&thing));
+    let mut path = format!("/things/{}/shadow", percent::url_component(&thing));
     if let Some(name) = name {
-        path.push_str(&format!("?name={}", client::percent_encode(&name)));
+        path.push_str(&format!("?name={}", percent::url_component(&name)));
     }
     let response = client::request(method, &url, &path, &[], &body).await?;
     print_response(&response)
@@ -460,54 +444,14 @@ async fn logs_command(command: LogsCommand, state_dir: &Path) -> anyhow::Result<
         follow,
         endpoints,
     } = command;
-    let url = endpoints.logs(state_dir)?;
-    let mut start_time: Option<i64> = None;
+    let client = LogsClient::new(endpoints.logs(state_dir)?);
+    let mut tail = LogTail::new(group, stream);
     loop {
-        let mut next_token: Option<String> = None;
-        loop {
-            let mut request = serde_json::json!({ "logGroupName": group });
-            if let Some(stream) = &stream {
-                request["logStreamNames"] = serde_json::json!([stream]);
-            }
-            if let Some(start) = start_time {
-                request["startTime"] = start.into();
-            }
-            if let Some(token) = &next_token {
-                request["nextToken"] = token.clone().into();
-            }
-            let response = client::request(
-                "POST",
-                &url,
-                "/",
-                &[
-                    ("content-type", "application/x-amz-json-1.1"),
-                    ("x-amz-target", "Logs_20140328.FilterLogEvents"),
-                ],
-                request.to_string().as_bytes(),
-            )
-            .await?;
-            if !(200..300).contains(&response.status) {
-                bail!(
-                    "HTTP {}: {}",
-                    response.status,
-                    String::from_utf8_lossy(&response.body)
-                );
-            }
-            let page: serde_json::Value = serde_json::from_slice(&response.body)?;
-            for event in page["events"].as_array().into_iter().flatten() {
-                let timestamp = event["timestamp"].as_i64().unwrap_or_default();
-                start_time = Some(start_time.map_or(timestamp + 1, |t| t.max(timestamp + 1)));
-                println!(
-                    "{} {} {}",
-                    timestamp,
-                    event["logStreamName"].as_str().unwrap_or_default(),
-                    event["message"].as_str().unwrap_or_default()
-                );
-            }
-            next_token = page["nextToken"].as_str().map(str::to_owned);
-            if next_token.is_none() {
-                break;
-            }
+        for event in tail.read_new(&client).await? {
+            println!(
+                "{} {} {}",
+                event.timestamp, event.log_stream_name, event.message
+            );
         }
         if !follow {
             return Ok(());

@@ -45,5 +45,8 @@ pub use error::{EvalError, ParseError, ParseErrorKind};
 pub use eval::{BASIC_INGEST_PREFIX, DeterministicContext, EvalContext, Message, Output};
 pub use rule::Rule;
 pub use template::Template;
-pub use topic::{TopicFilterError, matches_valid_filter, topic_matches, validate_topic_filter};
+pub use topic::{
+    MAX_TOPIC_BYTES, MAX_TOPIC_SLASHES, TopicError, TopicFilterError, TopicLimits, has_wildcards,
+    is_basic_ingest, matches_valid_filter, topic_matches, validate_topic_filter,
+};
 pub use version::{SqlVersion, UnknownSqlVersion};

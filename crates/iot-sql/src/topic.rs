@@ -1,5 +1,97 @@
-//! MQTT topic filters as AWS IoT matches them (reference 6.1, 6.2), shared by the rules engine's
-//! `FROM` clause and, through the public API, by the emulator's broker.
+//! MQTT topics and topic filters as AWS IoT checks and matches them (reference 6.1, 6.2, 6.5, 5.9): the
+//! one home of topic validity and AWS's topic limits, shared by the rules engine's `FROM` clause and,
+//! through the public API, by the emulator's broker and data plane.
+
+use crate::eval::{BASIC_INGEST_PREFIX, strip_basic_ingest};
+
+/// Largest topic or filter, in UTF-8 bytes (reference 6.5).
+pub const MAX_TOPIC_BYTES: usize = 256;
+/// At most 7 forward slashes, i.e. 8 levels, in a topic or filter (reference 6.5).
+pub const MAX_TOPIC_SLASHES: usize = 7;
+
+/// Why a topic name or filter is refused by AWS's topic rules.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TopicError {
+    #[error("the topic is empty")]
+    Empty,
+    #[error("a topic name may not contain '+' or '#'")]
+    WildcardInTopicName,
+    #[error("{0} bytes is over the {1}-byte topic limit")]
+    TooLong(usize, usize),
+    #[error("{0} forward slashes is over the limit of {1}")]
+    TooDeep(usize, usize),
+    #[error(transparent)]
+    Filter(#[from] TopicFilterError),
+}
+
+/// The size limits of topics and filters. [`TopicLimits::AWS`] is AWS IoT's; the emulator's broker lets
+/// a configuration change them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TopicLimits {
+    /// UTF-8 bytes, Basic Ingest prefix excluded.
+    pub max_bytes: usize,
+    /// Forward slashes, Basic Ingest prefix excluded.
+    pub max_slashes: usize,
+}
+
+impl TopicLimits {
+    /// AWS IoT's limits (reference 6.5): 256 bytes, 7 slashes.
+    pub const AWS: TopicLimits = TopicLimits {
+        max_bytes: MAX_TOPIC_BYTES,
+        max_slashes: MAX_TOPIC_SLASHES,
+    };
+
+    /// A topic name a message is published to: not empty, no wildcards, within the limits.
+    pub fn check_topic_name(&self, topic: &str) -> Result<(), TopicError> {
+        if topic.is_empty() {
+            return Err(TopicError::Empty);
+        }
+        if topic.contains(['+', '#']) {
+            return Err(TopicError::WildcardInTopicName);
+        }
+        self.check_size(topic)
+    }
+
+    /// A topic filter: not empty, within the limits, wildcards placed as [`validate_topic_filter`] requires.
+    pub fn check_topic_filter(&self, filter: &str) -> Result<(), TopicError> {
+        if filter.is_empty() {
+            return Err(TopicError::Empty);
+        }
+        self.check_size(filter)?;
+        validate_topic_filter(filter)?;
+        Ok(())
+    }
+
+    /// Reference 5.9 and 6.5: the first three levels of a Basic Ingest topic (`$aws/rules/{rule}/`) count
+    /// against neither the byte limit nor the slash limit; everything after them counts in full.
+    fn check_size(&self, topic: &str) -> Result<(), TopicError> {
+        let (counted, _) = strip_basic_ingest(topic);
+        if counted.len() > self.max_bytes {
+            return Err(TopicError::TooLong(counted.len(), self.max_bytes));
+        }
+        let slashes = counted.bytes().filter(|byte| *byte == b'/').count();
+        if slashes > self.max_slashes {
+            return Err(TopicError::TooDeep(slashes, self.max_slashes));
+        }
+        Ok(())
+    }
+}
+
+impl Default for TopicLimits {
+    fn default() -> Self {
+        TopicLimits::AWS
+    }
+}
+
+/// Whether `topic` is a Basic Ingest topic `$aws/rules/{rule}/...` (reference 5.9).
+pub fn is_basic_ingest(topic: &str) -> bool {
+    topic.starts_with(BASIC_INGEST_PREFIX)
+}
+
+/// Whether a filter contains a wildcard, i.e. matches more than one topic.
+pub fn has_wildcards(filter: &str) -> bool {
+    filter.contains(['+', '#'])
+}
 
 /// Why a topic filter is not valid (reference 6.2).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -108,5 +200,58 @@ mod tests {
             validate_topic_filter("a/b+/c"),
             Err(TopicFilterError::MisplacedSingleLevelWildcard)
         );
+    }
+
+    #[test]
+    fn aws_topic_limits() {
+        let limits = TopicLimits::AWS;
+        assert!(limits.check_topic_name("a/b/c/d/e/f/g/h").is_ok());
+        assert_eq!(
+            limits.check_topic_name("a/b/c/d/e/f/g/h/i"),
+            Err(TopicError::TooDeep(8, 7))
+        );
+        assert!(
+            limits
+                .check_topic_name("$aws/rules/r/a/b/c/d/e/f/g/h")
+                .is_ok()
+        );
+        assert_eq!(
+            limits.check_topic_name(&"x".repeat(257)),
+            Err(TopicError::TooLong(257, 256))
+        );
+        assert!(limits.check_topic_name(&"x".repeat(256)).is_ok());
+        assert_eq!(limits.check_topic_name(""), Err(TopicError::Empty));
+        assert_eq!(
+            limits.check_topic_name("a/+"),
+            Err(TopicError::WildcardInTopicName)
+        );
+        assert!(limits.check_topic_filter("a/+/#").is_ok());
+        assert!(limits.check_topic_filter("a/b#").is_err());
+        assert_eq!(
+            limits.check_topic_filter("a/b/c/d/e/f/g/h/i"),
+            Err(TopicError::TooDeep(8, 7))
+        );
+    }
+
+    /// Reference 5.9 / 6.5: `$aws/rules/{rule}/` counts against neither limit, the rest counts in full.
+    /// (The broker used to exempt such topics from the byte limit entirely and the data plane not at all.)
+    #[test]
+    fn basic_ingest_prefix_is_excluded_from_both_limits_and_nothing_more() {
+        let limits = TopicLimits::AWS;
+        let prefix = "$aws/rules/a_rule_with_a_long_name/";
+        let at_limit = format!("{prefix}{}", "x".repeat(256));
+        assert!(at_limit.len() > 256);
+        assert_eq!(limits.check_topic_name(&at_limit), Ok(()));
+        assert_eq!(
+            limits.check_topic_name(&format!("{at_limit}y")),
+            Err(TopicError::TooLong(257, 256))
+        );
+        assert_eq!(
+            limits.check_topic_name(&format!("{prefix}a/b/c/d/e/f/g/h/i")),
+            Err(TopicError::TooDeep(8, 7))
+        );
+        assert_eq!(limits.check_topic_name("$aws/rules/r"), Ok(()));
+        assert!(is_basic_ingest("$aws/rules/r/x"));
+        assert!(!is_basic_ingest("$aws/things/r/x"));
     }
 }

@@ -8,7 +8,6 @@
 //! the message itself, and the answers are published back through the broker at QoS 1 (reference 3.2).
 //! Wills on shadow topics are passed as `MessageOrigin::LastWill` and ignored (reference 2.3).
 
-pub mod client;
 pub mod template;
 
 use std::collections::BTreeMap;
@@ -25,9 +24,10 @@ use crate::dataplane::DataPlane;
 use crate::identity::EmulatorCa;
 use crate::lambda::{FunctionSpec, LambdaService, LambdaSettings};
 use crate::logs::{LogsError, LogsService, LogsStore};
+use crate::publish::Publisher;
 use crate::registry::Registry;
 use crate::rules::{RulesEngine, RulesError};
-use crate::shadow::{MessageOrigin, Publisher, ShadowService, ShadowStore, ShadowStoreError};
+use crate::shadow::{MessageOrigin, ShadowService, ShadowStore, ShadowStoreError};
 use template::StackTemplate;
 
 pub use template::TemplateError;

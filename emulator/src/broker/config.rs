@@ -33,12 +33,22 @@ pub struct Limits {
     pub max_queued_offline: usize,
 }
 
+impl Limits {
+    /// The topic size limits in the form iot-sql's topic rules take them.
+    pub fn topics(&self) -> iot_sql::TopicLimits {
+        iot_sql::TopicLimits {
+            max_bytes: self.max_topic_bytes,
+            max_slashes: self.max_topic_slashes,
+        }
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_payload_bytes: 128 * 1024,
-            max_topic_bytes: 256,
-            max_topic_slashes: 7,
+            max_topic_bytes: iot_sql::MAX_TOPIC_BYTES,
+            max_topic_slashes: iot_sql::MAX_TOPIC_SLASHES,
             max_client_id_bytes: 128,
             max_filters_per_subscribe: 8,
             max_subscriptions_per_connection: 50,

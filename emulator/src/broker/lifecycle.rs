@@ -12,8 +12,8 @@ use rand::{Rng, SeedableRng};
 
 use super::config::LifecycleFaults;
 use super::message::{Message, Origin, Qos};
-use super::now_millis;
 use super::router::Router;
+use crate::clock::now_millis;
 
 #[derive(Debug)]
 struct VersionState {

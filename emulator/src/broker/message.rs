@@ -4,13 +4,9 @@
 
 use bytes::Bytes;
 
-/// The two QoS levels AWS IoT supports (reference 6.1). QoS 2 has no representation on purpose.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Qos {
-    AtMostOnce = 0,
-    AtLeastOnce = 1,
-}
+pub use crate::publish::Qos;
 
+/// The broker's side of [`Qos`]: conversions to and from the MQTT codec, which only the broker speaks.
 impl Qos {
     pub(crate) fn to_wire(self) -> rumqttc::mqttbytes::QoS {
         match self {

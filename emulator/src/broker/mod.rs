@@ -41,13 +41,8 @@ use lifecycle::Lifecycle;
 use router::{Router, ToSession};
 use shutdown::Shutdown;
 
-/// Milliseconds since the Unix epoch: the unit of every AWS IoT event timestamp (reference 1.2).
-pub fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
+/// The emulator's clock, re-exported where callers of the broker API have long found it.
+pub use crate::clock::now_millis;
 
 /// Errors from starting the broker or from its in-process API.
 #[derive(Debug, thiserror::Error)]

@@ -7,11 +7,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use iot_events::DisconnectReason;
+use iot_sql::{has_wildcards, is_basic_ingest};
 use tokio::sync::mpsc;
 
 use super::config::Limits;
 use super::message::{Message, Qos};
-use super::topics::{has_wildcards, is_basic_ingest};
 
 /// What the router (or the broker's API) asks a live session to do.
 #[derive(Debug)]

@@ -1,9 +1,9 @@
 //! The broker as the [`Publisher`] of the in-process services (shadow service, data-plane publish): their
 //! messages are routed like any publish, under a service identity, with AWS's refusals.
 
-use crate::shadow::{OutboundMessage, PublishError, Publisher, QoS};
+use crate::publish::{OutboundMessage, PublishError, Publisher};
 
-use super::{Broker, BrokerError, Origin, Qos};
+use super::{Broker, BrokerError, Origin};
 
 /// A [`Publisher`] that publishes into the broker as the service `name` (`Origin::Service`).
 #[derive(Debug, Clone)]
@@ -25,15 +25,11 @@ impl Broker {
 impl Publisher for ServicePublisher {
     /// MQTT 5 properties are dropped: the broker speaks MQTT 3.1.1 only (docs/emulator.md).
     fn publish(&self, message: OutboundMessage) -> Result<(), PublishError> {
-        let qos = match message.qos {
-            QoS::AtMostOnce => Qos::AtMostOnce,
-            QoS::AtLeastOnce => Qos::AtLeastOnce,
-        };
         self.broker
             .publish_internal(
                 &message.topic,
                 message.payload,
-                qos,
+                message.qos,
                 message.retain,
                 Origin::Service {
                     name: self.name.clone(),

@@ -26,12 +26,13 @@ use tokio::sync::mpsc;
 use tokio_rustls::server::TlsStream;
 use tokio_util::codec::Framed;
 
+use super::Shared;
 use super::config::SubscribeDenial;
 use super::message::{Message, Origin, Qos};
 use super::router::{ConnectionLink, SubscribeRefusal, ToSession};
 use super::shutdown::Shutdown;
 use super::topics::{check_client_topic_name, check_topic_filter};
-use super::{Shared, now_millis};
+use crate::clock::now_millis;
 use crate::identity::{certificate_context, certificate_id};
 use crate::registry::PrincipalView;
 

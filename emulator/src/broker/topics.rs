@@ -1,20 +1,17 @@
-//! Topic and filter rules AWS IoT enforces beyond MQTT (references 6.2, 6.3, 6.5, 5.9).
+//! What the broker adds to AWS's topic rules (iot-sql's [`iot_sql::TopicLimits`], references 6.2, 6.5,
+//! 5.9): which reserved topics a client may publish to, no retained messages on reserved topics
+//! (reference 6.3), and no shared subscriptions.
+
+use iot_sql::BASIC_INGEST_PREFIX;
 
 use super::config::Limits;
 
 /// Why a topic name or filter is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TopicError {
-    #[error("the topic is empty")]
-    Empty,
-    #[error("a topic name may not contain '+' or '#'")]
-    WildcardInTopicName,
-    #[error("{0} bytes is over the {1}-byte topic limit")]
-    TooLong(usize, usize),
-    #[error("{0} forward slashes is over the limit of {1}")]
-    TooDeep(usize, usize),
+    /// Refused by AWS's topic rules (emptiness, wildcards, size and depth limits).
     #[error(transparent)]
-    Filter(#[from] iot_sql::TopicFilterError),
+    Invalid(#[from] iot_sql::TopicError),
     #[error("clients may not publish to the reserved topic {0}")]
     ReservedTopic(String),
     #[error("retained messages cannot be published to reserved topics (reference 6.3)")]
@@ -23,7 +20,11 @@ pub enum TopicError {
     SharedSubscription,
 }
 
-pub use iot_sql::BASIC_INGEST_PREFIX;
+impl From<iot_sql::TopicFilterError> for TopicError {
+    fn from(error: iot_sql::TopicFilterError) -> Self {
+        TopicError::Invalid(error.into())
+    }
+}
 
 /// Reserved topic families a client may publish to (reference 6.2): shadows, jobs and the other per-thing
 /// services under `$aws/things/`, Basic Ingest, and fleet provisioning. Everything else under `$` (notably
@@ -34,34 +35,6 @@ const CLIENT_PUBLISHABLE_RESERVED: [&str; 4] = [
     "$aws/certificates/",
     "$aws/provisioning-templates/",
 ];
-
-pub fn is_basic_ingest(topic: &str) -> bool {
-    topic.starts_with(BASIC_INGEST_PREFIX)
-}
-
-/// Slashes counted against the limit: the three of `$aws/rules/{rule}/` do not count (reference 6.5).
-fn counted_slashes(topic: &str) -> usize {
-    let slashes = topic.bytes().filter(|byte| *byte == b'/').count();
-    if is_basic_ingest(topic) {
-        slashes.saturating_sub(3)
-    } else {
-        slashes
-    }
-}
-
-fn check_size(topic: &str, limits: &Limits) -> Result<(), TopicError> {
-    if topic.is_empty() {
-        return Err(TopicError::Empty);
-    }
-    if topic.len() > limits.max_topic_bytes && !is_basic_ingest(topic) {
-        return Err(TopicError::TooLong(topic.len(), limits.max_topic_bytes));
-    }
-    let slashes = counted_slashes(topic);
-    if slashes > limits.max_topic_slashes {
-        return Err(TopicError::TooDeep(slashes, limits.max_topic_slashes));
-    }
-    Ok(())
-}
 
 /// A topic name a client PUBLISHes to (or names as its will topic).
 pub fn check_client_topic_name(
@@ -86,11 +59,7 @@ pub fn check_client_topic_name(
 
 /// Any publishable topic name (services may use every reserved topic).
 pub fn check_topic_name(topic: &str, limits: &Limits) -> Result<(), TopicError> {
-    check_size(topic, limits)?;
-    if topic.contains(['+', '#']) {
-        return Err(TopicError::WildcardInTopicName);
-    }
-    Ok(())
+    Ok(limits.topics().check_topic_name(topic)?)
 }
 
 /// A topic filter a client SUBSCRIBEs to.
@@ -98,13 +67,7 @@ pub fn check_topic_filter(filter: &str, limits: &Limits) -> Result<(), TopicErro
     if filter.starts_with("$share/") {
         return Err(TopicError::SharedSubscription);
     }
-    check_size(filter, limits)?;
-    iot_sql::validate_topic_filter(filter)?;
-    Ok(())
-}
-
-pub fn has_wildcards(filter: &str) -> bool {
-    filter.contains(['+', '#'])
+    Ok(limits.topics().check_topic_filter(filter)?)
 }
 
 #[cfg(test)]
@@ -112,27 +75,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn aws_topic_limits() {
-        let limits = Limits::default();
-        assert!(check_topic_name("a/b/c/d/e/f/g/h", &limits).is_ok());
+    fn the_broker_applies_its_configured_limits() {
+        let limits = Limits {
+            max_topic_slashes: 2,
+            ..Limits::default()
+        };
+        assert!(check_topic_name("a/b/c", &limits).is_ok());
         assert_eq!(
-            check_topic_name("a/b/c/d/e/f/g/h/i", &limits),
-            Err(TopicError::TooDeep(8, 7))
+            check_topic_name("a/b/c/d", &limits),
+            Err(TopicError::Invalid(iot_sql::TopicError::TooDeep(3, 2)))
         );
-        assert!(check_topic_name("$aws/rules/r/a/b/c/d/e/f/g/h", &limits).is_ok());
+        assert!(check_topic_filter("a/+/#", &Limits::default()).is_ok());
+        assert!(check_topic_filter("a/b#", &Limits::default()).is_err());
         assert_eq!(
-            check_topic_name(&"x".repeat(257), &limits),
-            Err(TopicError::TooLong(257, 256))
-        );
-        assert!(check_topic_name(&"x".repeat(256), &limits).is_ok());
-        assert_eq!(
-            check_topic_name("a/+", &limits),
-            Err(TopicError::WildcardInTopicName)
-        );
-        assert!(check_topic_filter("a/+/#", &limits).is_ok());
-        assert!(check_topic_filter("a/b#", &limits).is_err());
-        assert_eq!(
-            check_topic_filter("$share/g/a", &limits),
+            check_topic_filter("$share/g/a", &Limits::default()),
             Err(TopicError::SharedSubscription)
         );
     }

@@ -17,7 +17,7 @@ use axum::routing::{get, post};
 pub use error::DataPlaneError;
 pub use publish::{MAX_TOPIC_BYTES, MAX_TOPIC_SLASHES};
 
-pub use crate::shadow::Publisher;
+pub use crate::publish::Publisher;
 use crate::shadow::ShadowService;
 
 /// Largest request body: the MQTT payload limit (reference 6.5). Shadow documents are further limited

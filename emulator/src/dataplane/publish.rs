@@ -9,18 +9,17 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use iot_sql::{TopicError, TopicLimits};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::DataPlane;
 use super::error::{DataPlaneError, json_response, request_id};
 use super::shadow::body_error;
-use crate::shadow::{Mqtt5Properties, OutboundMessage, QoS};
+use crate::publish::{Mqtt5Properties, OutboundMessage, Qos};
 
-/// Largest topic, in UTF-8 bytes (reference 6.5).
-pub const MAX_TOPIC_BYTES: usize = 256;
-/// At most 7 slashes, i.e. 8 levels (reference 6.5).
-pub const MAX_TOPIC_SLASHES: usize = 7;
+/// AWS's topic limits (reference 6.5), as iot-sql's topic rules define them for the broker too.
+pub use iot_sql::{MAX_TOPIC_BYTES, MAX_TOPIC_SLASHES};
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -32,29 +31,23 @@ pub(crate) struct PublishQuery {
     message_expiry: Option<String>,
 }
 
-/// Publishers cannot use wildcards, and topics have size and depth limits (reference 6.2, 6.5).
+/// Publishers cannot use wildcards, and topics have size and depth limits (reference 6.2, 6.5; the
+/// Basic Ingest prefix does not count, reference 5.9). The rules are iot-sql's, shared with the broker;
+/// the texts are the data plane's own.
 fn validate_topic(topic: &str, what: &str) -> Result<(), DataPlaneError> {
-    if topic.is_empty() {
-        return Err(DataPlaneError::invalid_request(format!(
-            "{what} must not be empty"
-        )));
-    }
-    if topic.contains(['+', '#']) {
-        return Err(DataPlaneError::invalid_request(format!(
-            "{what} must not contain wildcard characters"
-        )));
-    }
-    if topic.len() > MAX_TOPIC_BYTES {
-        return Err(DataPlaneError::invalid_request(format!(
-            "{what} exceeds {MAX_TOPIC_BYTES} bytes"
-        )));
-    }
-    if topic.matches('/').count() > MAX_TOPIC_SLASHES {
-        return Err(DataPlaneError::invalid_request(format!(
-            "{what} has more than {MAX_TOPIC_SLASHES} forward slashes"
-        )));
-    }
-    Ok(())
+    TopicLimits::AWS.check_topic_name(topic).map_err(|error| {
+        DataPlaneError::invalid_request(match error {
+            TopicError::Empty => format!("{what} must not be empty"),
+            TopicError::WildcardInTopicName => {
+                format!("{what} must not contain wildcard characters")
+            }
+            TopicError::TooLong(..) => format!("{what} exceeds {MAX_TOPIC_BYTES} bytes"),
+            TopicError::TooDeep(..) => {
+                format!("{what} has more than {MAX_TOPIC_SLASHES} forward slashes")
+            }
+            TopicError::Filter(error) => format!("{what}: {error}"),
+        })
+    })
 }
 
 fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, DataPlaneError> {
@@ -146,7 +139,7 @@ fn properties(
 }
 
 /// Publish (reference 3.10): `qos` 0 or 1 (default 0), `retain` default false, answered with
-/// `{"message":"OK","traceId":...}`. The message goes to the broker through the [`crate::shadow::Publisher`].
+/// `{"message":"OK","traceId":...}`. The message goes to the broker through the [`crate::publish::Publisher`].
 pub(crate) async fn publish(
     State(plane): State<DataPlane>,
     topic: Result<Path<String>, PathRejection>,
@@ -161,11 +154,11 @@ pub(crate) async fn publish(
     let payload = body.map_err(body_error)?;
     validate_topic(&topic, "Topic")?;
     let qos = match query.qos.as_deref() {
-        None => QoS::AtMostOnce,
+        None => Qos::AtMostOnce,
         Some(level) => level
             .parse::<u8>()
             .ok()
-            .and_then(QoS::from_level)
+            .and_then(Qos::from_level)
             .ok_or_else(|| DataPlaneError::invalid_request("Invalid qos: must be 0 or 1"))?,
     };
     let retain = match query.retain.as_deref() {
@@ -184,4 +177,22 @@ pub(crate) async fn publish(
     let trace_id = request_id();
     let body = json!({ "message": "OK", "traceId": trace_id }).to_string();
     Ok(json_response(StatusCode::OK, body.into_bytes(), &trace_id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The data plane used to count the Basic Ingest prefix against the limits; AWS does not
+    /// (reference 5.9, 6.5), and neither does the broker the message goes to.
+    #[test]
+    fn basic_ingest_prefix_does_not_count_against_the_topic_limits() {
+        let deep = "$aws/rules/r/a/b/c/d/e/f/g/h";
+        assert!(validate_topic(deep, "Topic").is_ok());
+        let long = format!("$aws/rules/r/{}", "x".repeat(MAX_TOPIC_BYTES));
+        assert!(validate_topic(&long, "Topic").is_ok());
+        assert!(validate_topic(&format!("{long}x"), "Topic").is_err());
+        assert!(validate_topic("a/b/c/d/e/f/g/h/i", "Topic").is_err());
+        assert!(validate_topic("a/+", "Topic").is_err());
+    }
 }

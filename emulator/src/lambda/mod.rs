@@ -328,7 +328,7 @@ impl Worker {
         error_type: &str,
         error_message: &str,
     ) {
-        let now = crate::logs::now_millis();
+        let now = crate::clock::now_millis();
         let request_payload = serde_json::from_slice::<serde_json::Value>(&event.payload)
             .unwrap_or_else(|_| {
                 serde_json::Value::String(String::from_utf8_lossy(&event.payload).into_owned())

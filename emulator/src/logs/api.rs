@@ -14,10 +14,12 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::error::LogsError;
-use super::store::{
+use super::model::{
     DescribeLogGroupsRequest, DescribeLogStreamsRequest, FilterLogEventsRequest,
-    GetLogEventsRequest, InputLogEvent, LogsStore, MAX_BATCH_BYTES,
+    GetLogEventsRequest, InputLogEvent,
 };
+use super::store::LogsStore;
+use super::validation::MAX_BATCH_BYTES;
 
 const TARGET_PREFIX: &str = "Logs_20140328.";
 const CONTENT_TYPE: &str = "application/x-amz-json-1.1";

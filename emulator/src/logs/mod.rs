@@ -3,7 +3,9 @@
 //!
 //! - [`LogsStore`] owns the state (groups, streams, events), in memory or in a state directory
 //!   (append-only JSON lines per stream, reloaded on start). In-process writers such as the rules
-//!   engine's CloudWatch Logs action (reference 5.6) call it directly.
+//!   engine's CloudWatch Logs action (reference 5.6) call it directly. Its parts: `model` (the
+//!   awsJson1.1 shapes), `validation` (AWS's checks), `paging` (tokens, page cutting), `store` (the
+//!   state and the operations), `persist` (the state directory).
 //! - [`LogsService::router`] serves the awsJson1.1 API for the AWS SDK and CLI.
 //! - [`FilterPattern`] is the supported subset of CloudWatch filter patterns.
 //!
@@ -14,18 +16,28 @@
 mod api;
 mod error;
 mod filter;
+mod model;
+mod paging;
 mod persist;
 mod store;
+mod validation;
 
 pub use api::LogsService;
 pub use error::LogsError;
 pub use filter::FilterPattern;
-pub use store::{
+pub use model::{
     DescribeLogGroupsRequest, DescribeLogGroupsResponse, DescribeLogStreamsRequest,
-    DescribeLogStreamsResponse, EVENT_OVERHEAD_BYTES, FilterLogEventsRequest,
-    FilterLogEventsResponse, FilteredLogEvent, GetLogEventsRequest, GetLogEventsResponse,
-    InputLogEvent, LogGroupDescription, LogStreamDescription, LogsIdentity, LogsStore,
-    MAX_BATCH_BYTES, MAX_BATCH_SPAN_MS, MAX_EVENT_AGE_MS, MAX_EVENT_FUTURE_MS,
-    MAX_EVENTS_PER_BATCH, MAX_EVENTS_PER_PAGE, OutputLogEvent, PutLogEventsResponse,
-    RETENTION_DAYS, RejectedLogEventsInfo, SearchedLogStream, now_millis,
+    DescribeLogStreamsResponse, FilterLogEventsRequest, FilterLogEventsResponse, FilteredLogEvent,
+    GetLogEventsRequest, GetLogEventsResponse, InputLogEvent, LogGroupDescription,
+    LogStreamDescription, OutputLogEvent, PutLogEventsResponse, RejectedLogEventsInfo,
+    SearchedLogStream,
 };
+pub use paging::MAX_EVENTS_PER_PAGE;
+pub use store::{LogsIdentity, LogsStore};
+pub use validation::{
+    EVENT_OVERHEAD_BYTES, MAX_BATCH_BYTES, MAX_BATCH_SPAN_MS, MAX_EVENT_AGE_MS,
+    MAX_EVENT_FUTURE_MS, MAX_EVENTS_PER_BATCH, RETENTION_DAYS,
+};
+
+/// The emulator's clock, re-exported for writers that timestamp their log events.
+pub use crate::clock::now_millis;

@@ -18,7 +18,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::error::LogsError;
-use super::store::{LogGroup, LogStream, State, StoredEvent};
+use super::model::StoredEvent;
+use super::store::{LogGroup, LogStream, State};
 
 const GROUP_FILE: &str = "group.json";
 const STREAM_SUFFIX: &str = ".stream.json";
@@ -49,14 +50,7 @@ pub(crate) struct Persistence {
 }
 
 fn file_stem(name: &str) -> String {
-    let mut stem = String::with_capacity(name.len());
-    for byte in name.bytes() {
-        if byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-' {
-            stem.push(char::from(byte));
-        } else {
-            stem.push_str(&format!("%{byte:02X}"));
-        }
-    }
+    let stem = crate::percent::file_name(name);
     if stem.len() > MAX_STEM_BYTES {
         format!("sha256-{}", hex::encode(Sha256::digest(name.as_bytes())))
     } else {

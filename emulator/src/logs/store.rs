@@ -1,273 +1,36 @@
-//! The CloudWatch Logs state: groups, streams and their events, with AWS's validation.
+//! The CloudWatch Logs state: groups, streams and their events, and the operations on them. The request
+//! and response shapes are in [`super::model`], AWS's checks in [`super::validation`], tokens and page
+//! cutting in [`super::paging`], the state directory in [`super::persist`].
 //!
-//! Request and response types are the awsJson1.1 wire shapes (camelCase), so the HTTP front-end only
-//! dispatches, and in-process callers (the rules engine's CloudWatch Logs action and error action,
-//! reference 5.5, 5.6) get exactly what an SDK client would.
+//! Over 600 lines, but one concept: every operation reads or changes the same locked state, and the
+//! writes keep memory and the state directory in the same order; about a third of the file is the tests
+//! that run the operations together.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use serde::{Deserialize, Serialize};
-
 use super::error::LogsError;
 use super::filter::FilterPattern;
+use super::model::{
+    DescribeLogGroupsRequest, DescribeLogGroupsResponse, DescribeLogStreamsRequest,
+    DescribeLogStreamsResponse, FilterLogEventsRequest, FilterLogEventsResponse, FilteredLogEvent,
+    GetLogEventsRequest, GetLogEventsResponse, InputLogEvent, LogGroupDescription,
+    LogStreamDescription, OutputLogEvent, PutLogEventsResponse, RejectedLogEventsInfo,
+    SearchedLogStream, StoredEvent,
+};
+use super::paging::{
+    MAX_DESCRIBE_LIMIT, MAX_EVENTS_PER_PAGE, MAX_PAGE_BYTES, StreamToken, TimeWindow,
+    backward_token, forward_token, invalid_token, offset_token, page_limit, take_page,
+};
 use super::persist::Persistence;
+use super::validation::{
+    MAX_BATCH_SPAN_MS, MAX_EVENT_AGE_MS, MAX_EVENT_FUTURE_MS, check_batch, check_retention_days,
+    group_name_of, validate_group_name, validate_stream_name,
+};
+use crate::clock::now_millis;
 
-/// At most this many events per PutLogEvents batch (AWS API reference).
-pub const MAX_EVENTS_PER_BATCH: usize = 10_000;
-/// Largest PutLogEvents batch: the sum of UTF-8 message bytes plus [`EVENT_OVERHEAD_BYTES`] per event.
-pub const MAX_BATCH_BYTES: usize = 1_048_576;
-/// Bytes AWS adds to every event when it measures a batch.
-pub const EVENT_OVERHEAD_BYTES: usize = 26;
-/// Events older than this (relative to the request) are rejected as too old.
-pub const MAX_EVENT_AGE_MS: i64 = 14 * 24 * 60 * 60 * 1000;
-/// Events further than this in the future are rejected as too new.
-pub const MAX_EVENT_FUTURE_MS: i64 = 2 * 60 * 60 * 1000;
-/// The accepted events of one batch may not span more than this.
-pub const MAX_BATCH_SPAN_MS: i64 = 24 * 60 * 60 * 1000;
-/// GetLogEvents and FilterLogEvents return at most this many events, and at most 1 MB.
-pub const MAX_EVENTS_PER_PAGE: usize = 10_000;
-const MAX_PAGE_BYTES: usize = 1_048_576;
-const MAX_DESCRIBE_LIMIT: usize = 50;
-const MAX_NAME_LEN: usize = 512;
-/// The only values PutRetentionPolicy accepts.
-pub const RETENTION_DAYS: [u32; 22] = [
-    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
-    3288, 3653,
-];
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
-
-// ---------------------------------------------------------------------------------------------
-// Wire shapes
-// ---------------------------------------------------------------------------------------------
-
-/// One event of a PutLogEvents request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct InputLogEvent {
-    /// Milliseconds since the epoch.
-    pub timestamp: i64,
-    pub message: String,
-}
-
-/// PutLogEvents response; `rejectedLogEventsInfo` lists the events refused individually for their
-/// time (end indices are exclusive, the start index inclusive, as in the AWS API reference).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PutLogEventsResponse {
-    /// AWS ignores sequence tokens now but still returns one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub next_sequence_token: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rejected_log_events_info: Option<RejectedLogEventsInfo>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RejectedLogEventsInfo {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub too_new_log_event_start_index: Option<usize>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub too_old_log_event_end_index: Option<usize>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expired_log_event_end_index: Option<usize>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DescribeLogGroupsRequest {
-    #[serde(default)]
-    pub log_group_name_prefix: Option<String>,
-    #[serde(default)]
-    pub limit: Option<usize>,
-    #[serde(default)]
-    pub next_token: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LogGroupDescription {
-    pub log_group_name: String,
-    pub creation_time: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub retention_in_days: Option<u32>,
-    pub metric_filter_count: u32,
-    pub arn: String,
-    pub log_group_arn: String,
-    pub stored_bytes: u64,
-    pub log_group_class: String,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DescribeLogGroupsResponse {
-    pub log_groups: Vec<LogGroupDescription>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub next_token: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DescribeLogStreamsRequest {
-    #[serde(default)]
-    pub log_group_name: Option<String>,
-    /// A name or an ARN; either this or `logGroupName`.
-    #[serde(default)]
-    pub log_group_identifier: Option<String>,
-    #[serde(default)]
-    pub log_stream_name_prefix: Option<String>,
-    /// `LogStreamName` (default) or `LastEventTime`.
-    #[serde(default)]
-    pub order_by: Option<String>,
-    #[serde(default)]
-    pub descending: Option<bool>,
-    #[serde(default)]
-    pub limit: Option<usize>,
-    #[serde(default)]
-    pub next_token: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LogStreamDescription {
-    pub log_stream_name: String,
-    pub creation_time: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub first_event_timestamp: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_event_timestamp: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_ingestion_time: Option<i64>,
-    pub arn: String,
-    pub stored_bytes: u64,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DescribeLogStreamsResponse {
-    pub log_streams: Vec<LogStreamDescription>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub next_token: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct GetLogEventsRequest {
-    #[serde(default)]
-    pub log_group_name: Option<String>,
-    #[serde(default)]
-    pub log_group_identifier: Option<String>,
-    pub log_stream_name: String,
-    /// Inclusive, milliseconds since the epoch.
-    #[serde(default)]
-    pub start_time: Option<i64>,
-    /// Exclusive, milliseconds since the epoch.
-    #[serde(default)]
-    pub end_time: Option<i64>,
-    #[serde(default)]
-    pub next_token: Option<String>,
-    #[serde(default)]
-    pub limit: Option<usize>,
-    /// Without a token: read from the oldest event (`true`) or the newest (`false`, AWS's default).
-    #[serde(default)]
-    pub start_from_head: Option<bool>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OutputLogEvent {
-    pub timestamp: i64,
-    pub message: String,
-    pub ingestion_time: i64,
-}
-
-/// A GetLogEvents page. Following `nextForwardToken` until it comes back unchanged reads the stream to
-/// its end, as with AWS.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct GetLogEventsResponse {
-    pub events: Vec<OutputLogEvent>,
-    pub next_forward_token: String,
-    pub next_backward_token: String,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FilterLogEventsRequest {
-    #[serde(default)]
-    pub log_group_name: Option<String>,
-    #[serde(default)]
-    pub log_group_identifier: Option<String>,
-    #[serde(default)]
-    pub log_stream_names: Option<Vec<String>>,
-    #[serde(default)]
-    pub log_stream_name_prefix: Option<String>,
-    #[serde(default)]
-    pub start_time: Option<i64>,
-    #[serde(default)]
-    pub end_time: Option<i64>,
-    /// See [`FilterPattern`] for the supported syntax.
-    #[serde(default)]
-    pub filter_pattern: Option<String>,
-    #[serde(default)]
-    pub next_token: Option<String>,
-    #[serde(default)]
-    pub limit: Option<usize>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FilteredLogEvent {
-    pub log_stream_name: String,
-    pub timestamp: i64,
-    pub message: String,
-    pub ingestion_time: i64,
-    pub event_id: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SearchedLogStream {
-    pub log_stream_name: String,
-    pub searched_completely: bool,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FilterLogEventsResponse {
-    pub events: Vec<FilteredLogEvent>,
-    pub searched_log_streams: Vec<SearchedLogStream>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub next_token: Option<String>,
-}
-
-// ---------------------------------------------------------------------------------------------
-// State
-// ---------------------------------------------------------------------------------------------
-
-/// An event as stored: `seq` is unique across the store and orders events with equal timestamps, so
-/// pagination tokens stay valid while new events arrive.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct StoredEvent {
-    pub(crate) timestamp: i64,
-    pub(crate) ingestion_time: i64,
-    pub(crate) seq: u64,
-    pub(crate) message: String,
-}
-
-impl StoredEvent {
-    /// Position of the event in read order: timestamp, then arrival. Timestamps are never negative
-    /// (older than 14 days is refused), so the cast keeps the order.
-    fn key(&self) -> u128 {
-        (u128::from(self.timestamp.max(0).unsigned_abs()) << 64) | u128::from(self.seq)
-    }
-
-    fn size(&self) -> usize {
-        self.message.len() + EVENT_OVERHEAD_BYTES
-    }
-}
 
 #[derive(Debug, Default)]
 pub(crate) struct State {
@@ -318,21 +81,6 @@ impl LogStream {
     }
 }
 
-/// Which events of a stream are readable: inside the request's window and not expired by retention.
-struct TimeWindow {
-    start: Option<i64>,
-    end: Option<i64>,
-    not_before: Option<i64>,
-}
-
-impl TimeWindow {
-    fn contains(&self, timestamp: i64) -> bool {
-        self.start.is_none_or(|start| timestamp >= start)
-            && self.end.is_none_or(|end| timestamp < end)
-            && self.not_before.is_none_or(|limit| timestamp >= limit)
-    }
-}
-
 /// Where the emulator pretends to run, for ARNs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogsIdentity {
@@ -372,136 +120,6 @@ impl std::fmt::Debug for LogsStore {
             .field("identity", &self.identity)
             .finish()
     }
-}
-
-/// Milliseconds since the epoch: the broker's clock, so log records and IoT events agree.
-pub use crate::broker::now_millis;
-
-fn validate_group_name(name: &str) -> Result<(), LogsError> {
-    let valid = !name.is_empty()
-        && name.len() <= MAX_NAME_LEN
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'/' | b'#'));
-    if valid {
-        Ok(())
-    } else {
-        Err(LogsError::invalid(format!(
-            "1 validation error detected: Value '{name}' at 'logGroupName' failed to satisfy constraint: \
-             Member must satisfy regular expression pattern: [\\.\\-_/#A-Za-z0-9]+"
-        )))
-    }
-}
-
-fn validate_stream_name(name: &str) -> Result<(), LogsError> {
-    if !name.is_empty() && name.len() <= MAX_NAME_LEN && !name.contains([':', '*']) {
-        Ok(())
-    } else {
-        Err(LogsError::invalid(format!(
-            "1 validation error detected: Value '{name}' at 'logStreamName' failed to satisfy constraint: \
-             Member must satisfy regular expression pattern: [^:*]*"
-        )))
-    }
-}
-
-/// `logGroupIdentifier` may be a name or an ARN (`arn:aws:logs:r:a:log-group:NAME[:*]`).
-fn group_name_of<'a>(
-    name: Option<&'a str>,
-    identifier: Option<&'a str>,
-) -> Result<&'a str, LogsError> {
-    match (name, identifier) {
-        (Some(name), None) => Ok(name),
-        (None, Some(identifier)) => Ok(match identifier.split_once(":log-group:") {
-            Some((_, rest)) => rest.strip_suffix(":*").unwrap_or(rest),
-            None => identifier,
-        }),
-        (Some(_), Some(_)) => Err(LogsError::invalid(
-            "LogGroup name and LogGroup ARN are mutually exclusive parameters.",
-        )),
-        (None, None) => Err(LogsError::invalid(
-            "Either LogGroup name or LogGroup ARN is required.",
-        )),
-    }
-}
-
-fn page_limit(limit: Option<usize>, max: usize) -> Result<usize, LogsError> {
-    match limit {
-        None => Ok(max),
-        Some(limit) if (1..=max).contains(&limit) => Ok(limit),
-        Some(limit) => Err(LogsError::invalid(format!(
-            "1 validation error detected: Value '{limit}' at 'limit' failed to satisfy constraint: \
-             Member must have value between 1 and {max}"
-        ))),
-    }
-}
-
-fn invalid_token() -> LogsError {
-    LogsError::invalid("The specified nextToken is invalid.")
-}
-
-fn offset_token(token: Option<&str>) -> Result<usize, LogsError> {
-    token.map_or(Ok(0), |token| token.parse().map_err(|_| invalid_token()))
-}
-
-/// A GetLogEvents position: forward = events after the key, backward = events before it.
-enum StreamToken {
-    Forward(u128),
-    Backward(u128),
-}
-
-impl StreamToken {
-    fn parse(token: &str) -> Result<Self, LogsError> {
-        let (direction, key) = token.split_once('/').ok_or_else(invalid_token)?;
-        let key = key.parse::<u128>().map_err(|_| invalid_token())?;
-        match direction {
-            "f" => Ok(Self::Forward(key)),
-            "b" => Ok(Self::Backward(key)),
-            _ => Err(invalid_token()),
-        }
-    }
-}
-
-/// AWS tokens are `f/` or `b/` and a long run of digits; ours have the same look.
-fn forward_token(key: u128) -> String {
-    format!("f/{key:056}")
-}
-
-fn backward_token(key: u128) -> String {
-    format!("b/{key:056}")
-}
-
-/// Take events from the front (or, with `from_back`, the back) until `limit` or 1 MB is reached;
-/// the result stays in chronological order.
-fn take_page<'a>(
-    events: impl DoubleEndedIterator<Item = &'a StoredEvent>,
-    limit: usize,
-    from_back: bool,
-) -> Vec<&'a StoredEvent> {
-    let mut bytes = 0;
-    let mut page = Vec::new();
-    let mut take = |event: &'a StoredEvent| {
-        bytes += event.size();
-        if page.len() >= limit || (bytes > MAX_PAGE_BYTES && !page.is_empty()) {
-            return false;
-        }
-        page.push(event);
-        true
-    };
-    if from_back {
-        for event in events.rev() {
-            if !take(event) {
-                break;
-            }
-        }
-        page.reverse();
-    } else {
-        for event in events {
-            if !take(event) {
-                break;
-            }
-        }
-    }
-    page
 }
 
 impl LogsStore {
@@ -639,12 +257,7 @@ impl LogsStore {
 
     /// Set the group's retention; older events stop being readable and are refused as expired.
     pub fn put_retention_policy(&self, group: &str, days: u32) -> Result<(), LogsError> {
-        if !RETENTION_DAYS.contains(&days) {
-            return Err(LogsError::invalid(format!(
-                "1 validation error detected: Value '{days}' at 'retentionInDays' failed to satisfy \
-                 constraint: Member must satisfy enum value set: {RETENTION_DAYS:?}"
-            )));
-        }
+        check_retention_days(days)?;
         self.set_retention(group, Some(days))
     }
 
@@ -795,36 +408,7 @@ impl LogsStore {
         events: &[InputLogEvent],
         now_ms: i64,
     ) -> Result<PutLogEventsResponse, LogsError> {
-        if events.is_empty() || events.len() > MAX_EVENTS_PER_BATCH {
-            return Err(LogsError::invalid(format!(
-                "1 validation error detected: Value at 'logEvents' failed to satisfy constraint: \
-                 Member must have length less than or equal to {MAX_EVENTS_PER_BATCH} and greater than or equal to 1 (got {})",
-                events.len()
-            )));
-        }
-        let batch_bytes: usize = events
-            .iter()
-            .map(|event| event.message.len() + EVENT_OVERHEAD_BYTES)
-            .sum();
-        if batch_bytes > MAX_BATCH_BYTES {
-            return Err(LogsError::invalid(format!(
-                "Upload too large: {batch_bytes} bytes exceeds limit of {MAX_BATCH_BYTES}"
-            )));
-        }
-        if events.iter().any(|event| event.message.is_empty()) {
-            return Err(LogsError::invalid(
-                "1 validation error detected: Value '' at 'logEvents.message' failed to satisfy \
-                 constraint: Member must have length greater than or equal to 1",
-            ));
-        }
-        if events
-            .windows(2)
-            .any(|pair| pair[1].timestamp < pair[0].timestamp)
-        {
-            return Err(LogsError::invalid(
-                "Log events in a single PutLogEvents request must be in chronological order.",
-            ));
-        }
+        check_batch(events)?;
 
         let mut state = self.state();
         let next_seq = state.next_seq;
@@ -1069,6 +653,9 @@ impl LogsStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::logs::validation::{
+        EVENT_OVERHEAD_BYTES, MAX_BATCH_BYTES, MAX_BATCH_SPAN_MS, MAX_EVENTS_PER_BATCH,
+    };
 
     const NOW: i64 = 1_800_000_000_000;
 

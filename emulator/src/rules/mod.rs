@@ -21,10 +21,13 @@ use iot_events::{RuleErrorPayload, RuleFailure};
 use iot_sql::{EvalContext, Output, Rule, SqlVersion, Template};
 use tokio::task::JoinHandle;
 
-use crate::app::template::{ActionDefinition, TopicRuleDefinition};
 use crate::broker::{Broker, BrokerError, Message, Origin, Qos};
 use crate::lambda::LambdaService;
 use crate::logs::{InputLogEvent, LogsError, LogsStore};
+
+mod definition;
+
+pub use definition::{ActionDefinition, TopicRuleDefinition};
 
 /// The service name republished messages carry (`Origin::Service`).
 pub const RULES_SERVICE_NAME: &str = "rules";
@@ -408,7 +411,7 @@ impl LoadedRule {
             group,
             &self.name,
             &[InputLogEvent {
-                timestamp: crate::logs::now_millis(),
+                timestamp: crate::clock::now_millis(),
                 message,
             }],
         )

@@ -6,19 +6,20 @@
 //!   [`Publication`]s at [`SHADOW_RESPONSE_QOS`]. Last Will deliveries are ignored (reference 2.3).
 //! - [`ShadowService::get`], [`update`](ShadowService::update), [`delete`](ShadowService::delete),
 //!   [`list_named`](ShadowService::list_named): the operations behind the HTTP data plane
-//!   (`crate::dataplane`); updates and deletes publish their MQTT messages through the [`Publisher`]
-//!   the broker implements.
+//!   (`crate::dataplane`); updates and deletes publish their MQTT messages through the
+//!   [`crate::publish::Publisher`] the broker implements.
 //! - [`ShadowStore`]: the records, in memory or one JSON file per shadow in a state directory.
 //!
 //! The document rules (validation, merge, metadata, delta, versions, error texts) are `shadow_doc`'s;
 //! this module only stores records and routes messages.
 
-mod publisher;
 mod service;
 mod store;
 
-pub use publisher::{
-    DiscardPublisher, Mqtt5Properties, OutboundMessage, PublishError, Publisher, QoS,
+/// The publish interface lives in [`crate::publish`] (below the services and the broker); these
+/// re-exports keep the paths callers of the shadow service have long used. `QoS` is [`crate::publish::Qos`].
+pub use crate::publish::{
+    DiscardPublisher, Mqtt5Properties, OutboundMessage, PublishError, Publisher, Qos as QoS,
     RecordingPublisher,
 };
 pub use service::{

@@ -3,7 +3,6 @@
 //! operations behind the HTTP data plane (reference 3.10). All document rules come from `shadow-doc`.
 
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use shadow_doc::{
@@ -12,12 +11,12 @@ use shadow_doc::{
     is_valid_thing_name, update_from_payload,
 };
 
-use super::publisher::{OutboundMessage, Publisher, QoS};
 use super::store::ShadowStore;
+use crate::publish::{OutboundMessage, Publisher, Qos};
 
 /// The QoS of the messages the shadow service publishes. AWS does not document it; subscribers get
 /// at most their subscription's QoS anyway, so 1 lets QoS 1 subscribers have reliable delivery.
-pub const SHADOW_RESPONSE_QOS: QoS = QoS::AtLeastOnce;
+pub const SHADOW_RESPONSE_QOS: Qos = Qos::AtLeastOnce;
 
 /// Largest `pageSize` of ListNamedShadowsForThing we accept (AWS documents no bound; ours).
 pub const MAX_NAMED_SHADOW_PAGE: usize = 100;
@@ -44,12 +43,6 @@ pub struct NamedShadowList {
 }
 
 type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
-
-fn system_clock_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_secs())
-}
 
 /// The shadow service. Share it behind an `Arc` between the broker glue and the data-plane router.
 pub struct ShadowService {
@@ -95,7 +88,7 @@ impl ShadowService {
             store: Mutex::new(store),
             config: ShadowConfig::default(),
             publisher,
-            clock: Arc::new(system_clock_secs),
+            clock: Arc::new(crate::clock::now_secs),
         }
     }
 

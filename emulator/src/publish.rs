@@ -1,20 +1,25 @@
-//! How the shadow service and the data-plane API hand messages to the broker.
+//! How in-process services (the shadow service, the data-plane API) hand messages to the broker, and the
+//! QoS every part of the emulator speaks.
 //!
-//! The broker implements [`Publisher`]; until it exists (and in tests) [`RecordingPublisher`] keeps what
-//! was published and [`DiscardPublisher`] drops it. The call is synchronous so that a broker can
-//! implement it with a channel send, without the services depending on the broker's internals.
+//! This module sits below the services and the broker alike: the broker implements [`Publisher`]
+//! (`broker::ServicePublisher`), the services only see the trait, so neither depends on the other's
+//! internals. Until a broker exists (and in tests) [`RecordingPublisher`] keeps what was published and
+//! [`DiscardPublisher`] drops it. The call is synchronous so that a broker can implement it with a
+//! channel send.
 
 use std::sync::Mutex;
 
-/// MQTT quality of service; AWS IoT supports 0 and 1 only (reference 6.6, "Maximum QoS (=1)").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum QoS {
+/// MQTT quality of service. AWS IoT supports 0 and 1 only (reference 6.1, 6.6 "Maximum QoS (=1)"), so
+/// QoS 2 has no representation on purpose. Ordered, so that a delivery's QoS is the minimum of the
+/// publish and the subscription.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum Qos {
     #[default]
-    AtMostOnce,
-    AtLeastOnce,
+    AtMostOnce = 0,
+    AtLeastOnce = 1,
 }
 
-impl QoS {
+impl Qos {
     /// From the wire value; 2 (and anything else) is not supported by AWS IoT.
     pub fn from_level(level: u8) -> Option<Self> {
         match level {
@@ -51,14 +56,14 @@ pub struct Mqtt5Properties {
 pub struct OutboundMessage {
     pub topic: String,
     pub payload: Vec<u8>,
-    pub qos: QoS,
+    pub qos: Qos,
     pub retain: bool,
     pub properties: Mqtt5Properties,
 }
 
 impl OutboundMessage {
     /// A plain message without retain or MQTT 5 properties.
-    pub fn new(topic: impl Into<String>, payload: impl Into<Vec<u8>>, qos: QoS) -> Self {
+    pub fn new(topic: impl Into<String>, payload: impl Into<Vec<u8>>, qos: Qos) -> Self {
         Self {
             topic: topic.into(),
             payload: payload.into(),

@@ -1,0 +1,161 @@
+//! The HTTP client of the CLI subcommands (`shadow get`, `logs tail`, `publish`) that talk to a running
+//! emulator: hyper's legacy client (hyper-util), already compiled in through axum and the AWS SDK. Plain
+//! HTTP only, and one request per connection (no pool), as the subcommands make a handful of requests.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("only http://host:port URLs are supported, got {0:?}")]
+    Url(String),
+    #[error("cannot build the request to {url}: {source}")]
+    Request {
+        url: String,
+        #[source]
+        source: hyper::http::Error,
+    },
+    #[error("cannot reach {url}: {source} (is `iot-emulator up` running?)")]
+    Connect {
+        url: String,
+        #[source]
+        source: hyper_util::client::legacy::Error,
+    },
+    #[error("reading the response from {url}: {source}")]
+    Response {
+        url: String,
+        #[source]
+        source: hyper::Error,
+    },
+}
+
+/// One response: status code and body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
+/// Sends `method` to `base_url` (`http://host:port`) + `path_and_query` with `headers` and `body`.
+pub async fn request(
+    method: &str,
+    base_url: &str,
+    path_and_query: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<Response, ClientError> {
+    let authority = base_url
+        .strip_prefix("http://")
+        .map(|rest| rest.trim_end_matches('/'))
+        .filter(|authority| !authority.is_empty() && !authority.contains('/'))
+        .ok_or_else(|| ClientError::Url(base_url.to_owned()))?;
+    let mut builder = hyper::Request::builder()
+        .method(method)
+        .uri(format!("http://{authority}{path_and_query}"));
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    let request = builder
+        .body(Full::new(Bytes::copy_from_slice(body)))
+        .map_err(|source| ClientError::Request {
+            url: base_url.to_owned(),
+            source,
+        })?;
+    let client = Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(0)
+        .build_http();
+    let response = client
+        .request(request)
+        .await
+        .map_err(|source| ClientError::Connect {
+            url: base_url.to_owned(),
+            source,
+        })?;
+    let status = response.status().as_u16();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|source| ClientError::Response {
+            url: base_url.to_owned(),
+            source,
+        })?
+        .to_bytes()
+        .to_vec();
+    Ok(Response { status, body })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::routing::post;
+
+    async fn echo_server() -> String {
+        let router = axum::Router::new().route(
+            "/echo/{name}",
+            post(
+                |axum::extract::Path(name): axum::extract::Path<String>,
+                 headers: axum::http::HeaderMap,
+                 body: Bytes| async move {
+                    let tag = headers
+                        .get("x-tag")
+                        .and_then(|value| value.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned();
+                    (
+                        axum::http::StatusCode::CREATED,
+                        format!("{name}|{tag}|{}", String::from_utf8_lossy(&body)),
+                    )
+                },
+            ),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        format!("http://{address}")
+    }
+
+    #[tokio::test]
+    async fn sends_method_path_headers_and_body() {
+        let url = echo_server().await;
+        let response = request("POST", &url, "/echo/a%2Fb", &[("x-tag", "t")], b"hello")
+            .await
+            .unwrap();
+        assert_eq!(response.status, 201);
+        assert!(response.is_success());
+        assert_eq!(response.body, b"a/b|t|hello");
+        let missing = request("GET", &format!("{url}/"), "/nothing", &[], b"")
+            .await
+            .unwrap();
+        assert_eq!(missing.status, 404);
+    }
+
+    #[tokio::test]
+    async fn refuses_other_urls_and_reports_unreachable_servers() {
+        for url in [
+            "https://127.0.0.1:1",
+            "http://127.0.0.1:1/path",
+            "127.0.0.1:1",
+        ] {
+            assert!(matches!(
+                request("GET", url, "/", &[], b"").await,
+                Err(ClientError::Url(_))
+            ));
+        }
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let closed = format!("http://{}", listener.local_addr().unwrap());
+        drop(listener);
+        assert!(matches!(
+            request("GET", &closed, "/", &[], b"").await,
+            Err(ClientError::Connect { .. })
+        ));
+    }
+}
