@@ -333,24 +333,18 @@ impl Worker {
             .unwrap_or_else(|_| {
                 serde_json::Value::String(String::from_utf8_lossy(&event.payload).into_owned())
             });
-        let record = serde_json::json!({
-            "version": "1.0",
-            "timestamp": now,
-            "requestContext": {
-                "requestId": event.request_id,
-                "functionArn": format!("{}:$LATEST", self.function_arn),
-                "condition": "RetriesExhausted",
-                "approximateInvokeCount": event.attempts,
-            },
-            "destination": self.spec.on_failure_destination,
-            "requestPayload": request_payload,
-            "responseContext": {
-                "statusCode": 200,
-                "executedVersion": "$LATEST",
-                "functionError": function_error,
-            },
-            "responsePayload": { "errorType": error_type, "errorMessage": error_message },
-        });
+        // The on-failure destination record, in the one shape the functions' redrive reads back.
+        let mut record = redrive::failure_record(
+            &iso8601_millis(now),
+            &event.request_id,
+            &format!("{}:$LATEST", self.function_arn),
+            event.attempts,
+            request_payload,
+            function_error,
+            error_type,
+            error_message,
+        );
+        record["destination"] = serde_json::json!(self.spec.on_failure_destination);
         let stored = self
             .logs
             .ensure_log_stream(FAILURE_LOG_GROUP, &self.spec.name)
@@ -373,5 +367,30 @@ impl Worker {
                 tracing::error!(function = %self.spec.name, %error, %record, "cannot record a failed invocation");
             }
         }
+    }
+}
+
+/// `2026-12-02T10:00:00.000Z`: destination records carry ISO 8601 timestamps, not epoch numbers.
+fn iso8601_millis(epoch_millis: i64) -> String {
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(epoch_millis) * 1_000_000)
+        .ok()
+        .and_then(|at| at.format(&format).ok())
+        .unwrap_or_else(|| epoch_millis.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::iso8601_millis;
+
+    #[test]
+    fn destination_timestamps_are_iso_8601_in_utc_with_milliseconds() {
+        assert_eq!(iso8601_millis(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            iso8601_millis(1_764_144_000_611),
+            "2025-11-26T08:00:00.611Z"
+        );
     }
 }
