@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 
 use crate::backoff::{Backoff, ReconnectPolicy};
 use crate::config::AgentConfig;
-use crate::lifecycle::WillPayload;
+use crate::will::WillPayload;
 
 /// AWS IoT's maximum MQTT payload (reference 6.5).
 pub const MAX_PACKET_BYTES: usize = 128 * 1024;

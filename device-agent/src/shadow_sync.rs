@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::actuator::{Actuator, MotorState};
 use crate::connection::{ConnectionHandle, LinkEvent};
-use crate::lifecycle::Shutdown;
+use crate::shutdown::Shutdown;
 
 /// Shadow key the workshop (lab 5.1) and the contract use.
 pub const MOTOR_KEY: &str = "MOTOR";

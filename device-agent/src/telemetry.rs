@@ -17,11 +17,12 @@ use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 
 use crate::actuator::MotorState;
+use crate::clock::epoch_millis;
 use crate::config::{OutboxSync, TemperatureUnit};
 use crate::connection::{ConnectionHandle, LinkEvent};
-use crate::lifecycle::{Shutdown, epoch_millis};
 use crate::outbox::{Outbox, OutboxError, PushOutcome};
 use crate::sensors::{TemperatureSensor, VibrationSensor};
+use crate::shutdown::Shutdown;
 use crate::ticker::Ticker;
 
 /// `data/{thing}/temperature` payload (architecture section 3) plus `seq`, the outbox sequence number:
@@ -486,7 +487,7 @@ mod tests {
             crate::connection::connection_pair(crate::connection::tests::settings());
         let (sink, inbox) = TelemetrySink::channel("ratchet".into());
         let (_events_tx, events) = mpsc::unbounded_channel();
-        let (trigger, shutdown) = crate::lifecycle::shutdown_channel();
+        let (trigger, shutdown) = crate::shutdown::shutdown_channel();
         let settings = DrainerSettings {
             max_in_flight: 5,
             sync,

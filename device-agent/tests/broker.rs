@@ -7,8 +7,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use device_agent::actuator::{MotorState, SimulatedMotor};
 use device_agent::config::{AgentConfig, CliOverrides, OverflowPolicy};
-use device_agent::lifecycle::shutdown_channel;
 use device_agent::outbox::Outbox;
+use device_agent::shutdown::shutdown_channel;
 use support::*;
 
 const TEMPERATURE: &str = "data/ratchet/temperature";
