@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 
 use crate::backoff::{Backoff, ReconnectPolicy};
 use crate::config::AgentConfig;
-use crate::will::WillPayload;
+use crate::will::will_payload;
 
 /// AWS IoT's maximum MQTT payload (reference 6.5).
 pub const MAX_PACKET_BYTES: usize = 128 * 1024;
@@ -146,8 +146,7 @@ impl ConnectionSettings {
     }
 
     fn will(&self, attempt_at: SystemTime) -> LastWill {
-        let payload =
-            WillPayload::new(&self.thing_name, &self.agent_session, attempt_at).to_bytes();
+        let payload = will_payload(&self.thing_name, &self.agent_session, attempt_at);
         // QoS 1, not retained (contract, architecture section 3).
         LastWill::new(self.will_topic.clone(), payload, QoS::AtLeastOnce, false)
     }
