@@ -42,10 +42,36 @@ pub fn mosquitto_binary(test: &str) -> Option<PathBuf> {
         std::env::var_os("REQUIRE_TEST_TOOLS").is_none(),
         "{test}: REQUIRE_TEST_TOOLS is set but the `mosquitto` binary is not installed"
     );
-    eprintln!(
-        "SKIPPED {test}: the `mosquitto` binary is not installed (apt-get install -y mosquitto)"
+    report_skipped(
+        test,
+        "mosquitto not found (apt-get install -y mosquitto; REQUIRE_TEST_TOOLS=1 makes this a failure)",
     );
     None
+}
+
+/// Say on the real stderr that `test` did not run: libtest captures `eprintln!` of passing tests, and a
+/// test that returns early is reported `ok`, so without this a missing tool would look like a pass.
+pub fn report_skipped(test: &str, why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "SKIPPED: {why} [{test}]");
+}
+
+/// The agent's `--log-json` output: one JSON object per line (tracing-subscriber's format, the event's
+/// fields under `fields`); lines that are not JSON (a panic message) are left out.
+pub fn json_log_events(log: &str) -> Vec<Value> {
+    log.lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(Value::is_object)
+        .collect()
+}
+
+/// The fields of the last event whose message is `message`.
+pub fn last_event_fields<'a>(events: &'a [Value], message: &str) -> Option<&'a Value> {
+    events
+        .iter()
+        .rev()
+        .map(|event| &event["fields"])
+        .find(|fields| fields["message"] == message)
 }
 
 pub fn free_port() -> u16 {
