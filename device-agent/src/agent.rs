@@ -8,14 +8,15 @@ use crate::actuator::Actuator;
 use crate::check::{CheckReport, run_checks};
 use crate::config::AgentConfig;
 use crate::connection::{ConnectionSettings, connection_pair, run_connection};
-use crate::lifecycle::{Shutdown, new_agent_session, shutdown_channel};
 use crate::outbox::{Outbox, OutboxError};
 use crate::sensors::{temperature_from_config, vibration_from_config};
 use crate::shadow_sync::{ShadowSync, ShadowTopics, run_shadow_sync};
+use crate::shutdown::{Shutdown, shutdown_channel};
 use crate::telemetry::{
     DrainReport, DrainerSettings, TelemetrySink, run_drainer, run_temperature, run_vibration,
 };
 use crate::tls::{self, TlsSetupError};
+use crate::will::{AGENT_VERSION, new_agent_session};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
@@ -81,7 +82,7 @@ pub async fn run_agent<A: Actuator>(
     tracing::info!(
         thing = %config.thing_name, endpoint = %config.endpoint, port = config.port, agent_session,
         stored_messages = outbox.len(), dropped_total = outbox.dropped_total(), next_seq = outbox.next_seq(),
-        "starting device-agent {}", crate::lifecycle::AGENT_VERSION
+        "starting device-agent {}", AGENT_VERSION
     );
 
     let shadow_topics = ShadowTopics::new(&config.thing_name)?;

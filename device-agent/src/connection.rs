@@ -9,15 +9,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
+use std::io::ErrorKind;
+
 use rumqttc::{
-    AsyncClient, ConnectionError, Event, LastWill, MqttOptions, Outgoing, Packet, PublishNotice,
-    PublishOptions, QoS, TlsConfiguration, Transport,
+    AsyncClient, ConnectReturnCode, ConnectionError, Event, LastWill, MqttOptions, Outgoing,
+    Packet, PublishNotice, PublishOptions, QoS, StateError, TlsConfiguration, TlsError, Transport,
 };
 use tokio::sync::mpsc;
 
 use crate::backoff::{Backoff, ReconnectPolicy};
 use crate::config::AgentConfig;
-use crate::lifecycle::WillPayload;
+use crate::will::will_payload;
 
 /// AWS IoT's maximum MQTT payload (reference 6.5).
 pub const MAX_PACKET_BYTES: usize = 128 * 1024;
@@ -146,8 +148,7 @@ impl ConnectionSettings {
     }
 
     fn will(&self, attempt_at: SystemTime) -> LastWill {
-        let payload =
-            WillPayload::new(&self.thing_name, &self.agent_session, attempt_at).to_bytes();
+        let payload = will_payload(&self.thing_name, &self.agent_session, attempt_at);
         // QoS 1, not retained (contract, architecture section 3).
         LastWill::new(self.will_topic.clone(), payload, QoS::AtLeastOnce, false)
     }
@@ -208,26 +209,78 @@ impl std::fmt::Debug for ConnectionDriver {
     }
 }
 
+const HINT_NOTHING_LISTENS: &str =
+    "nothing listens there: check endpoint and port (8883, or 443 with ALPN)";
+const HINT_DNS: &str =
+    "the endpoint name does not resolve: check `endpoint` and the Pi's network/DNS";
+const HINT_ROOT_CA: &str = "the broker's certificate is not signed by tls.root_ca: use AmazonRootCA1.pem with an ATS endpoint";
+const HINT_CERTIFICATE_REFUSED: &str = "the broker refused our certificate: is it ACTIVE, attached to the thing, and not expired? (`device-agent check`)";
+const HINT_POLICY: &str = "the broker closed the connection: check the policy allows iot:Connect for client id = thing name and iot:Publish on the will topic";
+const HINT_TIMEOUT: &str =
+    "no answer in time: check the network path and firewall (outbound 8883/443)";
+const HINT_RETRY: &str = "will retry";
+
 /// A short hint for the errors Pi owners hit most, appended to the log line.
 pub fn explain(error: &ConnectionError) -> &'static str {
-    let text = error.to_string().to_ascii_lowercase();
-    if text.contains("refused") && text.contains("os error") {
-        "nothing listens there: check endpoint and port (8883, or 443 with ALPN)"
-    } else if text.contains("dns") || text.contains("lookup") || text.contains("resolve") {
-        "the endpoint name does not resolve: check `endpoint` and the Pi's network/DNS"
-    } else if text.contains("unknownissuer") || text.contains("invalid peer certificate") {
-        "the broker's certificate is not signed by tls.root_ca: use AmazonRootCA1.pem with an ATS endpoint"
-    } else if text.contains("certificate") || text.contains("alert") || text.contains("handshake") {
-        "the broker refused our certificate: is it ACTIVE, attached to the thing, and not expired? (`device-agent check`)"
-    } else if text.contains("notauthorized")
-        || text.contains("not authorized")
-        || text.contains("connection reset")
+    match error {
+        ConnectionError::Io(io)
+        | ConnectionError::MqttState(StateError::Io(io))
+        | ConnectionError::Tls(TlsError::Io(io)) => explain_io(io),
+        ConnectionError::Tls(TlsError::TLS(tls)) => explain_tls(tls),
+        ConnectionError::Tls(TlsError::DNSName(_)) => HINT_DNS,
+        ConnectionError::Tls(TlsError::WebPki(_)) => HINT_ROOT_CA,
+        ConnectionError::ConnectionRefused(ConnectReturnCode::NotAuthorized) => HINT_POLICY,
+        ConnectionError::NetworkTimeout | ConnectionError::FlushTimeout => HINT_TIMEOUT,
+        _ => HINT_RETRY,
+    }
+}
+
+fn explain_io(error: &std::io::Error) -> &'static str {
+    // tokio-rustls reports a failed handshake as an io::Error of kind InvalidData around the rustls error.
+    if let Some(tls) = error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
     {
-        "the broker closed the connection: check the policy allows iot:Connect for client id = thing name and iot:Publish on the will topic"
-    } else if text.contains("timeout") {
-        "no answer in time: check the network path and firewall (outbound 8883/443)"
-    } else {
-        "will retry"
+        return explain_tls(tls);
+    }
+    match error.kind() {
+        ErrorKind::ConnectionRefused => HINT_NOTHING_LISTENS,
+        ErrorKind::ConnectionReset => HINT_POLICY,
+        ErrorKind::TimedOut => HINT_TIMEOUT,
+        _ if is_resolver_failure(error) => HINT_DNS,
+        _ => HINT_RETRY,
+    }
+}
+
+/// Whether `error` comes from resolving the endpoint's name.
+///
+/// std reports a getaddrinfo failure as a custom io::Error of its unstable `Uncategorized` kind, which
+/// cannot be named in a match; what sets it apart on rumqttc's connect path is that it is the only error
+/// with neither an OS error code nor one of the kinds the socket calls produce. rumqttc's own "resolved
+/// to no address" is `InvalidInput` without an OS code.
+fn is_resolver_failure(error: &std::io::Error) -> bool {
+    if error.raw_os_error().is_some() || error.get_ref().is_none() {
+        return false;
+    }
+    !matches!(
+        error.kind(),
+        ErrorKind::Other
+            | ErrorKind::InvalidData
+            | ErrorKind::UnexpectedEof
+            | ErrorKind::WriteZero
+            | ErrorKind::BrokenPipe
+            | ErrorKind::ConnectionAborted
+            | ErrorKind::NotConnected
+    )
+}
+
+fn explain_tls(error: &rustls::Error) -> &'static str {
+    match error {
+        rustls::Error::InvalidCertificate(_) => HINT_ROOT_CA,
+        rustls::Error::AlertReceived(_) | rustls::Error::NoCertificatesPresented => {
+            HINT_CERTIFICATE_REFUSED
+        }
+        _ => HINT_RETRY,
     }
 }
 
@@ -381,11 +434,42 @@ pub(crate) mod tests {
     fn common_failures_get_a_hint() {
         let refused =
             ConnectionError::Io(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
-        let hint = explain(&ConnectionError::Io(std::io::Error::other(
-            "Connection refused (os error 111)",
-        )));
+        let hint = explain(&refused);
         assert!(hint.contains("nothing listens"), "{hint}");
-        assert!(!explain(&refused).is_empty());
         assert!(explain(&ConnectionError::NetworkTimeout).contains("firewall"));
+    }
+
+    #[test]
+    fn the_hint_follows_the_error_variant_not_its_text() {
+        use std::net::ToSocketAddrs;
+        // A real resolver failure (`.invalid` never resolves, RFC 6761).
+        let dns = ("device-agent-test.invalid", 8883)
+            .to_socket_addrs()
+            .unwrap_err();
+        assert_eq!(explain(&ConnectionError::Io(dns)), HINT_DNS);
+        let handshake = |error: rustls::Error| {
+            ConnectionError::Tls(TlsError::Io(std::io::Error::new(
+                ErrorKind::InvalidData,
+                error,
+            )))
+        };
+        let unknown_issuer =
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        assert_eq!(explain(&handshake(unknown_issuer)), HINT_ROOT_CA);
+        let bad_certificate =
+            rustls::Error::AlertReceived(rustls::AlertDescription::BadCertificate);
+        assert_eq!(
+            explain(&handshake(bad_certificate)),
+            HINT_CERTIFICATE_REFUSED
+        );
+        let not_authorized = ConnectionError::ConnectionRefused(ConnectReturnCode::NotAuthorized);
+        assert_eq!(explain(&not_authorized), HINT_POLICY);
+        let reset = ConnectionError::MqttState(StateError::Io(std::io::Error::from(
+            ErrorKind::ConnectionReset,
+        )));
+        assert_eq!(explain(&reset), HINT_POLICY);
+        // Text that merely mentions a cause does not count: only the variant does.
+        let text_only = ConnectionError::Io(std::io::Error::other("certificate refused: timeout"));
+        assert_eq!(explain(&text_only), HINT_RETRY);
     }
 }

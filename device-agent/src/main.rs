@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use clap::{Parser, Subcommand};
 use device_agent::actuator::ConfiguredActuator;
 use device_agent::config::{AgentConfig, CliOverrides, DEFAULT_CONFIG_PATH};
-use device_agent::lifecycle::{shutdown_channel, termination_signal};
+use device_agent::shutdown::{shutdown_channel, termination_signal};
 
 #[derive(Debug, Parser)]
 #[command(

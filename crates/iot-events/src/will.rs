@@ -22,6 +22,23 @@ pub struct LastWill {
 impl LastWill {
     pub const UNEXPECTED: &'static str = "unexpected";
 
+    /// The will an agent registers at CONNECT: the broker publishes it only if the connection dies
+    /// without a DISCONNECT, hence the fixed reason.
+    pub fn unexpected(
+        thing: impl Into<String>,
+        agent_session: impl Into<String>,
+        connected_at: i64,
+        agent_version: impl Into<String>,
+    ) -> Self {
+        Self {
+            thing: thing.into(),
+            agent_session: agent_session.into(),
+            connected_at,
+            agent_version: agent_version.into(),
+            reason: Self::UNEXPECTED.to_owned(),
+        }
+    }
+
     /// The topic the contract puts a thing's will on.
     pub fn topic(thing: &str) -> String {
         format!("device/{thing}/lwt")
@@ -40,4 +57,19 @@ pub struct WillRuleEvent {
     pub will: LastWill,
     pub client_id: String,
     pub received_at: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unexpected_will_has_the_contract_keys_in_order() {
+        let will = LastWill::unexpected("ratchet", "s-1", 1_700_000_000_123, "0.1.0");
+        assert_eq!(
+            serde_json::to_string(&will).unwrap(),
+            r#"{"thing":"ratchet","agentSession":"s-1","connectedAt":1700000000123,"agentVersion":"0.1.0","reason":"unexpected"}"#
+        );
+        assert_eq!(LastWill::topic("ratchet"), "device/ratchet/lwt");
+    }
 }
