@@ -12,7 +12,7 @@ FUNCTIONS := disconnect-recorder shadow-reconciler
 .PHONY: help setup setup-py setup-apt setup-node demo test test-rust test-infra test-e2e synth-check fixtures lint fmt lambdas synth deploy agent-pi bench bench-init invoke-local clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 # ---------------------------------------------------------------------------------------------
 # Set-up: everything the tests need, from the package registries only.
