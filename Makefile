@@ -9,10 +9,10 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 CARGO     ?= cargo
 FUNCTIONS := disconnect-recorder shadow-reconciler
 
-.PHONY: help setup setup-py setup-apt setup-node demo test test-rust test-infra test-e2e lint fmt lambdas synth deploy agent-pi bench bench-init invoke-local clean
+.PHONY: help setup setup-py setup-apt setup-node demo test test-rust test-infra test-e2e synth-check fixtures lint fmt lambdas synth deploy agent-pi bench bench-init invoke-local clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 # ---------------------------------------------------------------------------------------------
 # Set-up: everything the tests need, from the package registries only.
@@ -50,10 +50,15 @@ setup-apt:
 demo: setup ## The whole system on 127.0.0.1: emulator, real functions, real agent (scripts/demo.sh)
 	CARGO="$(CARGO)" scripts/demo.sh
 
-test: setup test-rust test-infra ## Run every test (what CI runs)
+# The CDK app first: the Rust tests then read the template it synthesized in this run (IOT_PRESENCE_TEMPLATE),
+# not the committed copy. test-rust runs from the recipe so that it comes after test-infra even under -j.
+test: export IOT_PRESENCE_TEMPLATE = $(CURDIR)/$(SYNTH_TEMPLATE)
+test: setup test-infra ## Run every test (what CI runs)
+	$(MAKE) --no-print-directory test-rust
 
-# Tests that need mosquitto or the AWS CLI skip (saying so) where they are missing; CI sets
-# REQUIRE_TEST_TOOLS=1 so they fail instead.
+# Tests that need mosquitto or the AWS CLI skip (printing a SKIPPED line) where they are missing; CI sets
+# REQUIRE_TEST_TOOLS=1 so they fail instead. `cargo test --workspace` builds every package's binaries before it
+# runs a test, so the system tests (tests/) find the functions, the agent and the emulator's CLI.
 test-rust:
 	$(CARGO) test --workspace --locked
 
@@ -61,19 +66,42 @@ test-rust:
 # would. Synthesis here uses placeholder bootstraps: the template does not depend on the code. The audit
 # includes the 2,048-character policy limit, which depends on the ARNs: it runs for each partition's longest region.
 SYNTH_CHECK_DIR := target/synth-check
-test-infra: setup-node setup-py
-	cd infra && npm test
+SYNTH_TEMPLATE  := $(SYNTH_CHECK_DIR)/cdk.out/IotPresence.template.json
+synth-check: setup-node
 	rm -rf $(SYNTH_CHECK_DIR) && mkdir -p $(SYNTH_CHECK_DIR)/assets/{disconnect-recorder,shadow-reconciler}
 	for f in disconnect-recorder shadow-reconciler; do echo placeholder > $(SYNTH_CHECK_DIR)/assets/$$f/bootstrap; done
 	cd infra && npm run --silent synth -- -c lambdaAssetsDir=$(CURDIR)/$(SYNTH_CHECK_DIR)/assets -o $(CURDIR)/$(SYNTH_CHECK_DIR)/cdk.out
-	cfn-lint --config-file infra/.cfnlintrc.yaml -- $(SYNTH_CHECK_DIR)/cdk.out/IotPresence.template.json
-	for region in us-east-1 ap-southeast-5 cn-northwest-1 us-gov-west-1; do \
-		$(CARGO) run --quiet --locked -p iot-policy -- audit $(SYNTH_CHECK_DIR)/cdk.out/IotPresence.template.json --region $$region || exit 1; \
-	done
 
-test-e2e: setup ## Only the end-to-end tests: emulator + real function binaries + real device-agent
-	$(CARGO) build --locked -p disconnect-recorder -p shadow-reconciler -p device-agent
-	$(CARGO) test --locked -p iot-emulator --test e2e_presence --test e2e_agent --test e2e_cli --test lambda_service
+# Committed copies of what the CDK app synthesizes, for test runs without node (a plain `cargo test`): the whole
+# template, and in crates/iot-policy's fixture the device policy document (its name and surroundings there are the
+# fixture's own). test-infra fails when one differs from this run's synth (compared as sorted JSON); `make fixtures`
+# refreshes both.
+TEMPLATE_COPY := tests/fixtures/IotPresence.template.json
+POLICY_COPY   := crates/iot-policy/tests/fixtures/device-policy.template.json
+POLICY_DOCS   := [.Resources[] | select(.Type == "AWS::IoT::Policy") | .Properties.PolicyDocument]
+
+test-infra: setup-node setup-py synth-check
+	cd infra && npm test
+	cfn-lint --config-file infra/.cfnlintrc.yaml -- $(SYNTH_TEMPLATE)
+	for region in us-east-1 ap-southeast-5 cn-northwest-1 us-gov-west-1; do \
+		$(CARGO) run --quiet --locked -p iot-policy -- audit $(SYNTH_TEMPLATE) --region $$region || exit 1; \
+	done
+	@cmp -s <(jq -S . $(TEMPLATE_COPY)) <(jq -S . $(SYNTH_TEMPLATE)) \
+		|| { echo "$(TEMPLATE_COPY) differs from the template synthesized now: run \`make fixtures\` and commit it"; exit 1; }
+	@cmp -s <(jq -S '$(POLICY_DOCS)' $(POLICY_COPY)) <(jq -S '$(POLICY_DOCS)' $(SYNTH_TEMPLATE)) \
+		|| { echo "$(POLICY_COPY) differs from the device policy synthesized now: run \`make fixtures\` and commit it"; exit 1; }
+
+fixtures: synth-check ## Refresh the committed copies of the synthesized template (see test-infra)
+	cp $(SYNTH_TEMPLATE) $(TEMPLATE_COPY)
+	jq --indent 1 --slurpfile synth $(SYNTH_TEMPLATE) \
+		'(.Resources[] | select(.Type == "AWS::IoT::Policy") | .Properties.PolicyDocument) = ($$synth[0] | $(POLICY_DOCS))[0]' \
+		$(POLICY_COPY) > $(POLICY_COPY).new && mv $(POLICY_COPY).new $(POLICY_COPY)
+
+# The binaries the system tests run as processes; cargo builds them only when it builds their packages.
+SYSTEM_TEST_BINARIES := disconnect-recorder shadow-reconciler device-agent iot-emulator
+test-e2e: setup ## Only the system tests (tests/): emulator + real function binaries + real device-agent, AWS SDKs
+	$(CARGO) build --locked $(addprefix -p ,$(SYSTEM_TEST_BINARIES))
+	$(CARGO) test --locked -p system-tests
 
 lint: ## cargo fmt --check and clippy with warnings as errors
 	$(CARGO) fmt --all -- --check

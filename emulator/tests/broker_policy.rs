@@ -2,6 +2,7 @@
 //! the literal filter, Receive on every delivery, and AWS's reactions to denials on MQTT 3.1.1 (reference 4.5).
 
 mod broker_support;
+mod template_support;
 
 use std::time::Duration;
 
@@ -234,12 +235,7 @@ async fn a_will_on_a_forbidden_topic_gives_connect_failed() {
 
 #[tokio::test]
 async fn the_synthesized_template_policy_confines_a_device() {
-    // The template from `make test-infra` when it exists, otherwise the iot-policy fixture of the same policy.
-    let template = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/synth-check/cdk.out/IotPresence.template.json");
-    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../crates/iot-policy/tests/fixtures/device-policy.template.json");
-    let text = std::fs::read_to_string(if template.exists() { template } else { fixture }).unwrap();
+    let text = template_support::stack_template();
     let broker = TestBroker::start().await;
     let names = broker
         .registry

@@ -2,6 +2,7 @@
 //! Needs the CLI in `.tools/venv` (`pip install awscli`); skipped when it is not installed.
 
 mod http_support;
+mod tool_support;
 
 use std::path::Path;
 use std::process::Output;

@@ -2,6 +2,7 @@
 //! 127.0.0.1. Needs the CLI in `.tools/venv` (`pip install awscli`); skipped when it is not installed.
 
 mod http_support;
+mod tool_support;
 
 use std::process::Output;
 

@@ -3,7 +3,7 @@
 //! and wrappers around mosquitto's command-line clients (the independent implementation).
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
@@ -119,15 +119,13 @@ impl TestBroker {
 
     pub fn provision(&self, thing: &str, policies: &[&str]) -> Device {
         let policies: Vec<String> = policies.iter().map(|name| (*name).to_owned()).collect();
-        let provisioned =
-            registry::provision_thing(&self.registry, &self.ca, thing, &policies).unwrap();
-        let dir = self.state.path().join("devices").join(thing);
-        registry::write_device_files(&dir, &provisioned, self.ca.root_pem()).unwrap();
-        Device {
-            client_id: thing.to_owned(),
-            dir,
-            provisioned,
-        }
+        Device::provision(
+            &self.registry,
+            &self.ca,
+            self.state.path(),
+            thing,
+            &policies,
+        )
     }
 
     /// Every lifecycle event from now on, through the in-process API.
@@ -147,6 +145,25 @@ pub struct Device {
 }
 
 impl Device {
+    /// `iot-emulator provision <thing>`: the thing and a certificate from `ca` with `policies` attached, and the
+    /// device's files (certificate, key, root CA) in `<state>/devices/<thing>/`.
+    pub fn provision(
+        registry: &Registry,
+        ca: &EmulatorCa,
+        state: &Path,
+        thing: &str,
+        policies: &[String],
+    ) -> Device {
+        let provisioned = registry::provision_thing(registry, ca, thing, policies).unwrap();
+        let dir = state.join("devices").join(thing);
+        registry::write_device_files(&dir, &provisioned, ca.root_pem()).unwrap();
+        Device {
+            client_id: thing.to_owned(),
+            dir,
+            provisioned,
+        }
+    }
+
     pub fn certificate_id(&self) -> &str {
         &self.provisioned.certificate.certificate_id
     }

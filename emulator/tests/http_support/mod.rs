@@ -49,18 +49,10 @@ impl ServedRouter {
 /// The AWS CLI that `make setup` installs into the project's venv.
 pub const AWS_CLI: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../.tools/venv/bin/aws");
 
-/// Whether the AWS CLI is installed. CI sets REQUIRE_TEST_TOOLS, and there a missing CLI fails the test
-/// instead of skipping it.
+/// Whether the AWS CLI is installed: if not, the test prints `SKIPPED: <test>: aws CLI not found` and returns
+/// early, or fails under REQUIRE_TEST_TOOLS (see `tool_support`).
 pub fn aws_cli_installed() -> bool {
-    if Path::new(AWS_CLI).exists() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("REQUIRE_TEST_TOOLS").is_none(),
-        "REQUIRE_TEST_TOOLS is set but {AWS_CLI} is not installed"
-    );
-    eprintln!("skipping: {AWS_CLI} is not installed");
-    false
+    crate::tool_support::tool_available("aws CLI", Path::new(AWS_CLI))
 }
 
 /// `aws --endpoint-url <endpoint> --output json <args>` with test credentials and nothing from the

@@ -2,20 +2,17 @@
 //! the real `disconnect-recorder` and `shadow-reconciler` binaries behind the Lambda Runtime API → records in
 //! the emulator's CloudWatch Logs and shadows, read back with the AWS SDKs.
 //!
-//! Needs the function binaries in the same target dir: `cargo build -p disconnect-recorder -p shadow-reconciler`.
-
-mod broker_support;
-mod e2e_support;
+//! Runs the function binaries (see `system_tests::binaries`).
 
 use std::time::Duration;
 
 use base64::Engine as _;
-use broker_support::{RawClient, will};
-use e2e_support::{Stack, eventually};
 use iot_emulator::broker::LifecycleFaults;
 use iot_events::RuleErrorPayload;
 use rumqttc::mqttbytes::QoS;
 use serde_json::{Value, json};
+use system_tests::broker_support::{RawClient, will};
+use system_tests::stack::{self, Stack, eventually};
 
 const RECORDS: &str = "/iot/device-disconnects";
 const WAIT: Duration = Duration::from_secs(20);
@@ -231,7 +228,7 @@ async fn shadow_works_over_mqtt_and_http_and_satisfied_desired_is_cleared() {
 
 /// A template with one more log group and two more rules on the device's telemetry topic.
 fn template_with_extra_rules() -> Value {
-    let mut template = e2e_support::template_json();
+    let mut template = stack::template_json();
     let resources = template["Resources"].as_object_mut().unwrap();
     resources.insert(
         "MirrorLogGroup".into(),
@@ -359,7 +356,7 @@ async fn a_rule_that_cannot_invoke_its_function_fires_the_error_action() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_function_is_retried_then_recorded_as_a_failure() {
-    let mut template = e2e_support::template_json();
+    let mut template = stack::template_json();
     template["Resources"]["FunctionsDisconnectRecorderFunction90F19B83"]["Properties"]["Environment"]
         ["Variables"]["DISCONNECT_LOG_GROUP"] = json!("/no/such/group");
     let stack = Stack::start_with(template, Duration::from_millis(100)).await;

@@ -1,8 +1,6 @@
 //! Wire compatibility of the data-plane API with the real `aws-sdk-iotdataplane` client: every operation
 //! and its errors, against the router served on 127.0.0.1 (reference 3.10).
 
-mod http_support;
-
 use std::sync::Arc;
 
 use aws_sdk_iotdataplane::Client;
@@ -12,12 +10,12 @@ use aws_sdk_iotdataplane::error::ProvideErrorMetadata;
 use aws_sdk_iotdataplane::primitives::Blob;
 use aws_sdk_iotdataplane::types::PayloadFormatIndicator;
 use base64::Engine;
-use http_support::ServedRouter;
 use iot_emulator::dataplane::DataPlane;
 use iot_emulator::shadow::{
     Publisher, QoS, RecordingPublisher, SHADOW_RESPONSE_QOS, ShadowService, ShadowStore,
 };
 use serde_json::{Value, json};
+use system_tests::http_support::ServedRouter;
 
 struct Emulator {
     client: Client,

@@ -11,36 +11,24 @@
 //!
 //! The function binaries must be in the same profile directory as this bench (`$CARGO_TARGET_DIR/release`):
 //! `cargo build --release -p disconnect-recorder -p shadow-reconciler`, then
-//! `cargo bench -p iot-emulator --bench e2e_latency`. Without `--bench` (as under `cargo test --benches`) a
+//! `cargo bench -p system-tests --bench e2e_latency`. Without `--bench` (as under `cargo test --benches`) a
 //! smoke version with a few trials runs. Sizes: `E2E_KILL_TRIALS` (200), `E2E_SHADOW_TRIALS` (100),
 //! `E2E_BURST_DEVICES` (1000).
 
-#[path = "../tests/broker_support/mod.rs"]
-mod broker_support;
-
 use std::collections::{BTreeMap, HashSet};
-use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use broker_support::{Device, RawClient, test_config, will};
 use futures_util::{SinkExt, StreamExt};
-use iot_emulator::app::template::StackTemplate;
-use iot_emulator::app::{EmulatorConfig, FunctionBinaries, RunningEmulator};
-use iot_emulator::identity::EmulatorCa;
-use iot_emulator::logs::GetLogEventsRequest;
-use iot_emulator::registry::{self, Registry};
 use iot_emulator::shadow::ShadowId;
 use rumqttc::mqttbytes::QoS;
 use rumqttc::mqttbytes::v4::{Packet, PubAck, Publish};
 use serde_json::{Value, json};
 use shadow_doc::ShadowName;
+use system_tests::binaries::{FUNCTIONS, profile_dir};
+use system_tests::broker_support::{Device, RawClient, will};
+use system_tests::stack::{Stack, StackOptions};
 
-const TEMPLATE: &str = include_str!("../tests/fixtures/IotPresence.template.json");
-const REGION: &str = "us-east-1";
-const ACCOUNT: &str = "123456789012";
 const RECORDS: &str = "/iot/device-disconnects";
-const FUNCTIONS: [&str; 2] = ["disconnect-recorder", "shadow-reconciler"];
 /// Sleep between two polls of the latency trials; the measured mean poll period is reported as resolution.
 const TIGHT_POLL: Duration = Duration::from_millis(1);
 /// Longest wait for any single outcome before it counts as missing.
@@ -75,98 +63,31 @@ impl Sizes {
     }
 }
 
-/// The emulator as `iot-emulator up` runs it, with an in-memory registry so that provisioning a thousand
-/// devices does not rewrite the registry file a thousand times (setup cost only, not on the measured path).
+/// The shared harness's stack (the emulator as `iot-emulator up` runs it) with an in-memory registry, so that
+/// provisioning a thousand devices does not rewrite the registry file a thousand times (setup cost only, not
+/// on the measured path), and the emulator's default Lambda retry delay.
 struct Bench {
-    emulator: RunningEmulator,
-    registry: Arc<Registry>,
-    ca: EmulatorCa,
-    state: tempfile::TempDir,
-    policies: Vec<String>,
-    logs: aws_sdk_cloudwatchlogs::Client,
-    data: aws_sdk_iotdataplane::Client,
-}
-
-/// `$CARGO_TARGET_DIR/<profile>`: benches run from `<profile>/deps/`, cargo puts binaries in `<profile>/`.
-fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().unwrap().parent().unwrap().to_path_buf()
+    stack: Stack,
 }
 
 impl Bench {
     async fn start() -> Bench {
-        let binaries = FunctionBinaries {
-            default_dir: profile_dir(),
-            overrides: Default::default(),
-        };
-        for function in FUNCTIONS {
-            assert!(
-                binaries.path(function).is_file(),
-                "{} is missing: build it first with the same CARGO_TARGET_DIR and profile \
-                 (`cargo build --release -p disconnect-recorder -p shadow-reconciler` for `cargo bench`)",
-                binaries.path(function).display()
-            );
-        }
-        let state = tempfile::tempdir().unwrap();
-        let registry = Arc::new(Registry::in_memory());
-        registry
-            .load_policies_from_template(TEMPLATE, ACCOUNT, REGION)
-            .unwrap();
-        let policies = registry.policy_names();
-        let ca = EmulatorCa::load_or_create(state.path()).unwrap();
-        let stack = StackTemplate::parse(TEMPLATE, REGION, ACCOUNT).unwrap();
-        let mut config = EmulatorConfig::local(test_config(), stack);
-        config.binaries = binaries;
-        config.state_dir = Some(state.path().join("emulator"));
-        let emulator = RunningEmulator::start(config, Arc::clone(&registry), &ca)
-            .await
-            .unwrap();
-        let logs = aws_sdk_cloudwatchlogs::Client::from_conf(
-            aws_sdk_cloudwatchlogs::Config::builder()
-                .behavior_version(aws_sdk_cloudwatchlogs::config::BehaviorVersion::latest())
-                .region(aws_sdk_cloudwatchlogs::config::Region::new(REGION))
-                .credentials_provider(aws_sdk_cloudwatchlogs::config::Credentials::new(
-                    "bench", "bench", None, None, "bench",
-                ))
-                .endpoint_url(emulator.logs_url())
-                .build(),
-        );
-        let data = aws_sdk_iotdataplane::Client::from_conf(
-            aws_sdk_iotdataplane::Config::builder()
-                .behavior_version(aws_sdk_iotdataplane::config::BehaviorVersion::latest())
-                .region(aws_sdk_iotdataplane::config::Region::new(REGION))
-                .credentials_provider(aws_sdk_iotdataplane::config::Credentials::new(
-                    "bench", "bench", None, None, "bench",
-                ))
-                .endpoint_url(emulator.data_plane_url())
-                .build(),
-        );
-        Bench {
-            emulator,
-            registry,
-            ca,
-            state,
-            policies,
-            logs,
-            data,
-        }
+        let stack = Stack::start_options(StackOptions {
+            lambda_retry_delay: None,
+            registry_in_memory: true,
+            ..StackOptions::default()
+        })
+        .await;
+        Bench { stack }
     }
 
     fn port(&self) -> u16 {
-        self.emulator.mqtt_addr().port()
+        self.stack.port()
     }
 
     /// `iot-emulator provision <thing>` with the template's device policy.
     fn device(&self, thing: &str) -> Device {
-        let provisioned =
-            registry::provision_thing(&self.registry, &self.ca, thing, &self.policies).unwrap();
-        let dir = self.state.path().join("devices").join(thing);
-        registry::write_device_files(&dir, &provisioned, self.ca.root_pem()).unwrap();
-        Device {
-            client_id: thing.to_owned(),
-            dir,
-            provisioned,
-        }
+        self.stack.device(thing)
     }
 
     /// A connection with the contract's will (`device/{thing}/lwt`, QoS 1, not retained).
@@ -184,6 +105,7 @@ impl Bench {
     /// The stream's first page through GetLogEvents over HTTP (a stream that does not exist yet is empty).
     async fn sdk_records(&self, thing: &str) -> Vec<Value> {
         let Ok(page) = self
+            .stack
             .logs
             .get_log_events()
             .log_group_name(RECORDS)
@@ -202,37 +124,12 @@ impl Bench {
 
     /// Every event of a stream straight from the LogsStore (the same store the HTTP API serves), all pages.
     fn store_events(&self, group: &str, stream: &str) -> Vec<Value> {
-        let mut events = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let request = GetLogEventsRequest {
-                log_group_name: Some(group.to_owned()),
-                log_stream_name: stream.to_owned(),
-                start_from_head: Some(true),
-                next_token: token.clone(),
-                ..Default::default()
-            };
-            let Ok(page) = self.emulator.logs().get_log_events(&request) else {
-                return events;
-            };
-            let empty = page.events.is_empty();
-            events.extend(
-                page.events
-                    .iter()
-                    .filter_map(|event| serde_json::from_str::<Value>(&event.message).ok()),
-            );
-            if empty || token.as_deref() == Some(page.next_forward_token.as_str()) {
-                return events;
-            }
-            token = Some(page.next_forward_token);
-        }
+        self.stack.stored_log_events(group, stream)
     }
 
     /// `state.reported` of a shadow straight from the shadow service (no HTTP), `None` while it is missing.
     fn reported(&self, thing: &str, shadow: ShadowName) -> Option<Value> {
-        let id = ShadowId::new(thing, shadow).unwrap();
-        let document = serde_json::to_value(self.emulator.shadows().get(&id).ok()?).unwrap();
-        Some(document["state"]["reported"].clone())
+        self.stack.stored_reported(thing, shadow)
     }
 
     fn connectivity(&self, thing: &str) -> Option<Value> {
@@ -444,6 +341,7 @@ async fn desired_to_reported(bench: &Bench, trials: usize, nodelay: bool) {
         let body = json!({"state": {"desired": {"MOTOR": motor}}}).to_string();
         let start = Instant::now();
         let sent = bench
+            .stack
             .data
             .update_thing_shadow()
             .thing_name(&thing)
@@ -461,6 +359,7 @@ async fn desired_to_reported(bench: &Bench, trials: usize, nodelay: bool) {
         let mut seen = false;
         while start.elapsed() < GIVE_UP {
             let shadow = bench
+                .stack
                 .data
                 .get_thing_shadow()
                 .thing_name(&thing)
@@ -490,6 +389,7 @@ async fn desired_to_reported(bench: &Bench, trials: usize, nodelay: bool) {
         let mut cleared = false;
         while start.elapsed() < GIVE_UP {
             if let Ok(document) = bench
+                .stack
                 .emulator
                 .shadows()
                 .get(&ShadowId::new(thing.as_str(), ShadowName::Classic).unwrap())
@@ -725,8 +625,16 @@ async fn burst(bench: &Bench, devices: usize, late_wait: Duration) {
     );
     println!(
         "    function failure records: {failures}, rule error records: {rule_errors}, cold starts: disconnect-recorder={:?} shadow-reconciler={:?}",
-        bench.emulator.lambda().cold_starts("disconnect-recorder"),
-        bench.emulator.lambda().cold_starts("shadow-reconciler")
+        bench
+            .stack
+            .emulator
+            .lambda()
+            .cold_starts("disconnect-recorder"),
+        bench
+            .stack
+            .emulator
+            .lambda()
+            .cold_starts("shadow-reconciler")
     );
     print_problems(&problems);
 }
@@ -759,6 +667,6 @@ fn main() {
         desired_to_reported(&bench, sizes.shadow_trials, false).await;
         desired_to_reported(&bench, sizes.shadow_trials, true).await;
         burst(&bench, sizes.burst_devices, sizes.late_wait).await;
-        bench.emulator.shutdown().await;
+        bench.stack.emulator.shutdown().await;
     });
 }

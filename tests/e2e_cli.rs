@@ -2,19 +2,17 @@
 //! executable, as `cargo build` lays them out), writes `endpoints.json`, and `publish`, `shadow update|get` and
 //! `logs tail` talk to it over its HTTP APIs. SIGTERM stops it cleanly.
 //!
-//! Needs `cargo build -p disconnect-recorder -p shadow-reconciler` in the same target dir.
+//! Runs the emulator's and the functions' binaries (see `system_tests::binaries`).
 
 use std::path::Path;
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
-const TEMPLATE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/fixtures/IotPresence.template.json"
-);
+use system_tests::binaries::{EMULATOR_CLI, FUNCTIONS, project_binary};
+use system_tests::template_support::stack_template_path;
 
 fn emulator(state: &Path) -> tokio::process::Command {
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_iot-emulator"));
+    let mut command = tokio::process::Command::new(project_binary(EMULATOR_CLI));
     command.arg("--state-dir").arg(state);
     command
 }
@@ -29,18 +27,14 @@ fn stdout(output: &Output) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn up_with_a_template_then_publish_shadow_and_logs_subcommands() {
-    let exe_dir = Path::new(env!("CARGO_BIN_EXE_iot-emulator"))
-        .parent()
-        .unwrap();
-    for function in ["disconnect-recorder", "shadow-reconciler"] {
-        assert!(
-            exe_dir.join(function).is_file(),
-            "run `cargo build -p {function}` first (same CARGO_TARGET_DIR)"
-        );
+    for function in FUNCTIONS {
+        project_binary(function);
     }
+    let template = stack_template_path();
     let state = tempfile::tempdir().unwrap();
     let mut up = emulator(state.path())
-        .args(["up", "--template", TEMPLATE])
+        .args(["up", "--template"])
+        .arg(&template)
         .args([
             "--mqtt-port",
             "0",

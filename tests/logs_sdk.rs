@@ -1,17 +1,15 @@
 //! Wire compatibility of the CloudWatch Logs API with the real `aws-sdk-cloudwatchlogs` client (awsJson1.1):
 //! every operation and its errors, against the router served on 127.0.0.1.
 
-mod http_support;
-
 use aws_sdk_cloudwatchlogs::Client;
 use aws_sdk_cloudwatchlogs::config::retry::RetryConfig;
 use aws_sdk_cloudwatchlogs::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_cloudwatchlogs::error::ProvideErrorMetadata;
 use aws_sdk_cloudwatchlogs::types::{InputLogEvent, OrderBy};
-use http_support::ServedRouter;
 use iot_emulator::logs::{
     LogsService, LogsStore, MAX_EVENT_AGE_MS, MAX_EVENT_FUTURE_MS, now_millis,
 };
+use system_tests::http_support::ServedRouter;
 
 const GROUP: &str = "/iot/presence/disconnects";
 

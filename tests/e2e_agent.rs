@@ -3,15 +3,12 @@
 //! it is killed with SIGKILL its Last Will and the lifecycle event become disconnect records and the
 //! connectivity shadow says disconnected.
 //!
-//! Needs `cargo build -p disconnect-recorder -p shadow-reconciler -p device-agent` in the same target dir.
-
-mod broker_support;
-mod e2e_support;
+//! Runs the function binaries and the agent's (see `system_tests::binaries`).
 
 use std::time::Duration;
 
-use e2e_support::{Stack, eventually, target_debug_dir};
 use serde_json::Value;
+use system_tests::stack::{Stack, eventually};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -24,50 +21,9 @@ fn records_by_source(records: &[Value], source: &str) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_device_agent_follows_desired_and_its_kill_is_recorded() {
-    let agent_binary = target_debug_dir().join("device-agent");
-    assert!(
-        agent_binary.is_file(),
-        "{} is missing: run `cargo build -p device-agent` first",
-        agent_binary.display()
-    );
     let stack = Stack::start().await;
     let device = stack.device("ratchet");
-    let work = tempfile::tempdir().unwrap();
-    let file = |name: &str| device.dir.join(name).display().to_string();
-    let config = format!(
-        r#"endpoint = "localhost"
-port = {port}
-thing_name = "ratchet"
-[tls]
-cert = "{cert}"
-key = "{key}"
-root_ca = "{ca}"
-[telemetry]
-temperature_interval_secs = 1.0
-[sensors]
-temperature = "simulated"
-[actuator]
-simulated_delay_ms = 10
-[outbox]
-path = "{outbox}"
-"#,
-        port = stack.port(),
-        cert = file(iot_emulator::registry::CERTIFICATE_FILE),
-        key = file(iot_emulator::registry::PRIVATE_KEY_FILE),
-        ca = file(iot_emulator::registry::ROOT_CA_FILE),
-        outbox = work.path().join("outbox").display(),
-    );
-    let config_path = work.path().join("agent.toml");
-    std::fs::write(&config_path, config).unwrap();
-    let mut agent = tokio::process::Command::new(&agent_binary)
-        .arg("--config")
-        .arg(&config_path)
-        .arg("run")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let mut agent = stack.start_agent(&device);
 
     eventually(
         "the agent's connection in the connectivity shadow",
@@ -95,8 +51,7 @@ path = "{outbox}"
         .await;
     }
 
-    agent.start_kill().unwrap(); // SIGKILL: no DISCONNECT, so the broker publishes the will.
-    agent.wait().await.unwrap();
+    agent.kill9().await; // SIGKILL: no DISCONNECT, so the broker publishes the will.
     let records = eventually("a will record and a lifecycle record", WAIT, async || {
         let records = stack.log_events("/iot/device-disconnects", "ratchet").await;
         (records_by_source(&records, "will") == 1 && records_by_source(&records, "lifecycle") == 1)
