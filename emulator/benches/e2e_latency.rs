@@ -124,6 +124,7 @@ impl Bench {
         let logs = aws_sdk_cloudwatchlogs::Client::from_conf(
             aws_sdk_cloudwatchlogs::Config::builder()
                 .behavior_version(aws_sdk_cloudwatchlogs::config::BehaviorVersion::latest())
+                .http_client(lambda_init::https_client())
                 .region(aws_sdk_cloudwatchlogs::config::Region::new(REGION))
                 .credentials_provider(aws_sdk_cloudwatchlogs::config::Credentials::new(
                     "bench", "bench", None, None, "bench",
@@ -134,6 +135,7 @@ impl Bench {
         let data = aws_sdk_iotdataplane::Client::from_conf(
             aws_sdk_iotdataplane::Config::builder()
                 .behavior_version(aws_sdk_iotdataplane::config::BehaviorVersion::latest())
+                .http_client(lambda_init::https_client())
                 .region(aws_sdk_iotdataplane::config::Region::new(REGION))
                 .credentials_provider(aws_sdk_iotdataplane::config::Credentials::new(
                     "bench", "bench", None, None, "bench",
