@@ -34,6 +34,7 @@ impl Emulator {
         let served = ServedRouter::start(router).await;
         let config = aws_sdk_iotdataplane::Config::builder()
             .behavior_version(BehaviorVersion::latest())
+            .http_client(lambda_init::https_client())
             .region(Region::new("eu-west-1"))
             .credentials_provider(Credentials::new("test", "test", None, None, "test"))
             .endpoint_url(served.endpoint())

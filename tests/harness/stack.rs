@@ -105,6 +105,7 @@ impl Stack {
         let logs = aws_sdk_cloudwatchlogs::Client::from_conf(
             aws_sdk_cloudwatchlogs::Config::builder()
                 .behavior_version(BehaviorVersion::latest())
+                .http_client(lambda_init::https_client())
                 .region(Region::new(REGION))
                 .credentials_provider(Credentials::new("test", "test", None, None, "test"))
                 .endpoint_url(emulator.logs_url())
@@ -113,6 +114,7 @@ impl Stack {
         let data = aws_sdk_iotdataplane::Client::from_conf(
             aws_sdk_iotdataplane::Config::builder()
                 .behavior_version(aws_sdk_iotdataplane::config::BehaviorVersion::latest())
+                .http_client(lambda_init::https_client())
                 .region(aws_sdk_iotdataplane::config::Region::new(REGION))
                 .credentials_provider(aws_sdk_iotdataplane::config::Credentials::new(
                     "test", "test", None, None, "test",

@@ -1,5 +1,7 @@
 //! Resource ARNs and action names the MQTT broker checks (reference 4.2).
 
+use cfn_template::partition_for_region;
+
 /// Action names as AWS IoT spells them (reference 4.2). Shadow actions are HTTP-only: over MQTT a shadow is
 /// plain topic access (reference 3.2).
 pub mod actions {
@@ -171,16 +173,6 @@ impl ArnBuffer {
 
     pub fn thing(&mut self, thing_name: &str) -> &str {
         self.format(ResourceType::Thing, thing_name)
-    }
-}
-
-pub(crate) fn partition_for_region(region: &str) -> &'static str {
-    if region.starts_with("cn-") {
-        "aws-cn"
-    } else if region.starts_with("us-gov-") {
-        "aws-us-gov"
-    } else {
-        "aws"
     }
 }
 

@@ -1,6 +1,7 @@
 //! AWS IoT Core policies for the emulator, the CDK tests and the audit: parse policy documents, evaluate
 //! `(action, resource, connection)` requests the way AWS IoT does (reference section 4), read the
-//! `AWS::IoT::Policy` resources of a synthesized CloudFormation template, and audit a policy for what AWS IoT
+//! `AWS::IoT::Policy` resources of a synthesized CloudFormation template (the template itself, with its
+//! intrinsics, is read by the `cfn-template` crate), and audit a policy for what AWS IoT
 //! Device Defender's policy checks would flag plus the device-isolation rules of our contract
 //! (architecture.md section 3, "Device policy").
 //!
@@ -43,9 +44,5 @@ pub use evaluate::{
     decide_policies, evaluate_policies,
 };
 pub use pattern::Pattern;
-pub use template::{
-    IntrinsicError, PseudoParameters, ResourceReferences, TemplateError,
-    load_policies_from_template, load_policies_from_template_value, resolve_intrinsics,
-    resolve_intrinsics_with,
-};
+pub use template::{TemplateError, load_policies_from_template, load_policies_from_template_value};
 pub use variables::{PolicyVariable, ResolvedValues};

@@ -2,7 +2,7 @@
 //! the policies and rules from the template", so what runs locally is what gets deployed): topic rules,
 //! Lambda functions with their environment and async-invoke settings, and log groups.
 //!
-//! Intrinsics go through iot-policy's resolver, the one that reads the device policy (`Ref`, `Fn::Join`,
+//! Intrinsics go through cfn-template's resolver, the one that reads the device policy (`Ref`, `Fn::Join`,
 //! `Fn::Sub`, `Fn::GetAtt`); this module answers for the template's own resources the way CloudFormation
 //! would: `Ref` of a function is its `FunctionName`, of a log group its `LogGroupName`;
 //! `Fn::GetAtt [<function>, Arn]` is the function ARN. A property that does not resolve to a string is
@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use iot_policy::{PseudoParameters, ResourceReferences};
+use cfn_template::{PseudoParameters, ResourceReferences, resolve_intrinsics_with};
 use serde_json::Value;
 
 /// Errors reading a template.
@@ -79,7 +79,7 @@ impl<'a> Resolver<'a> {
 
     /// The property as a string, intrinsics resolved; `None` if it is not one.
     fn resolve(&self, value: &Value) -> Option<String> {
-        match iot_policy::resolve_intrinsics_with(value, &self.pseudo, self) {
+        match resolve_intrinsics_with(value, &self.pseudo, self) {
             Ok(Value::String(text)) => Some(text),
             _ => None,
         }

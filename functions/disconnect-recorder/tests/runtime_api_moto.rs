@@ -16,6 +16,7 @@ const TIMEOUT: Duration = Duration::from_secs(20);
 fn logs_client(endpoint: &str) -> Client {
     let config = aws_sdk_cloudwatchlogs::Config::builder()
         .behavior_version(BehaviorVersion::latest())
+        .http_client(lambda_init::https_client())
         .endpoint_url(endpoint)
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("test", "test", None, None, "test"))

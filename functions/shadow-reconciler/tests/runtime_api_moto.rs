@@ -17,6 +17,7 @@ fn data_plane(endpoint: &str) -> Client {
     Client::from_conf(
         aws_sdk_iotdataplane::Config::builder()
             .behavior_version(BehaviorVersion::latest())
+            .http_client(lambda_init::https_client())
             .endpoint_url(endpoint)
             .region(Region::new("us-east-1"))
             .credentials_provider(Credentials::new("test", "test", None, None, "test"))
