@@ -219,7 +219,7 @@ impl Registry {
                 CertificateRecord {
                     certificate_pem: certificate_pem.to_owned(),
                     status,
-                    creation_date_ms: crate::broker::now_millis(),
+                    creation_date_ms: crate::clock::now_millis(),
                 },
             );
             Ok(())
