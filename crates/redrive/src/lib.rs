@@ -153,6 +153,10 @@ pub enum RedriveError {
     OtherFunction { found: String, expected: String },
     #[error("replaying it failed: {0}")]
     Handler(String),
+    #[error(
+        "an SQS message has no messageId, so it cannot be reported alone: failing the whole batch"
+    )]
+    MissingMessageId,
 }
 
 /// Reads one SQS message body as a destination record.
@@ -180,9 +184,7 @@ where
     let mut response = SqsBatchResponse::default();
     for message in batch.records {
         let Some(message_id) = message.message_id.clone() else {
-            return Err(RedriveError::Handler(
-                "an SQS message without messageId: failing the whole batch".to_owned(),
-            ));
+            return Err(RedriveError::MissingMessageId);
         };
         let outcome = match destination_record(&message) {
             Ok(record) => replay_one(record, function_name, &handler).await,

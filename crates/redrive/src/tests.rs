@@ -191,7 +191,7 @@ async fn a_message_without_an_id_fails_the_whole_batch() {
         |_event: Value| async { Ok::<_, String>(()) },
     )
     .await;
-    assert!(result.is_err());
+    assert!(matches!(result, Err(RedriveError::MissingMessageId)));
 }
 
 #[test]
