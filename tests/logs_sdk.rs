@@ -100,7 +100,7 @@ async fn groups_streams_and_retention() {
     assert!(first.creation_time().unwrap() > 0);
     assert_eq!(
         first.arn(),
-        Some("arn:aws:logs:us-east-1:000000000000:log-group:/iot/presence/disconnects:*")
+        Some("arn:aws:logs:us-east-1:123456789012:log-group:/iot/presence/disconnects:*")
     );
     let page = client.describe_log_groups().limit(2).send().await.unwrap();
     assert_eq!(page.log_groups().len(), 2);
@@ -200,7 +200,7 @@ async fn groups_streams_and_retention() {
     let by_time = client
         .describe_log_streams()
         .log_group_identifier(format!(
-            "arn:aws:logs:us-east-1:000000000000:log-group:{GROUP}:*"
+            "arn:aws:logs:us-east-1:123456789012:log-group:{GROUP}:*"
         ))
         .order_by(OrderBy::LastEventTime)
         .descending(true)
@@ -211,6 +211,17 @@ async fn groups_streams_and_retention() {
     let newest = &by_time.log_streams()[0];
     assert_eq!(newest.log_stream_name(), Some("pi-3"));
     assert_eq!(newest.last_event_timestamp(), Some(now));
+    // AWS has answered 0 for a stream's storedBytes since 2019; the group still counts its bytes.
+    #[allow(deprecated)] // deprecated because AWS answers 0: exactly what this checks
+    let stream_bytes = newest.stored_bytes();
+    assert_eq!(stream_bytes, Some(0));
+    let group = client
+        .describe_log_groups()
+        .log_group_name_prefix(GROUP)
+        .send()
+        .await
+        .unwrap();
+    assert!(group.log_groups()[0].stored_bytes().unwrap_or(0) > 0);
     assert!(by_time.next_token().is_some());
     let prefixed = client
         .describe_log_streams()

@@ -14,3 +14,4 @@ pub mod publish;
 pub mod registry;
 pub mod rules;
 pub mod shadow;
+pub mod state_lock;

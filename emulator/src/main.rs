@@ -19,6 +19,7 @@ use iot_emulator::cli::logs_tail::{LogTail, LogsClient};
 use iot_emulator::identity::EmulatorCa;
 use iot_emulator::percent;
 use iot_emulator::registry::{self, CertificateStatus, Registry};
+use iot_emulator::state_lock::StateLock;
 
 #[derive(Parser)]
 #[command(name = "iot-emulator", version, about = "A local AWS IoT Core")]
@@ -195,10 +196,19 @@ async fn main() -> anyhow::Result<()> {
     // must not create a registry or a CA in whatever directory they were pointed at.
     let registry = || Registry::open(&state_dir).context("opening the registry");
     let ca = || EmulatorCa::load_or_create(&state_dir).context("loading the emulator CA");
+    // The registry's files have one writer at a time: `up` for as long as it runs, else the command at hand.
+    let lock = |purpose: &str| StateLock::try_acquire(&state_dir, purpose);
     match cli.command {
-        Command::Up(args) => up(args, &state_dir, Arc::new(registry()?), &ca()?).await,
-        Command::Provision(args) => provision(args, &state_dir, &registry()?, &ca()?),
+        Command::Up(args) => {
+            let _lock = lock("up")?;
+            up(args, &state_dir, Arc::new(registry()?), &ca()?).await
+        }
+        Command::Provision(args) => {
+            let _lock = lock("provision")?;
+            provision(args, &state_dir, &registry()?, &ca()?)
+        }
         Command::Policy(source) => {
+            let _lock = lock("policy")?;
             let template = read_template(&source)?;
             let names = load_policies(&registry()?, &source, template.as_deref())?;
             println!("loaded policies: {}", names.join(", "));
@@ -208,6 +218,7 @@ async fn main() -> anyhow::Result<()> {
             certificate_id,
             status,
         } => {
+            let _lock = lock("certificate")?;
             let status: CertificateStatus = status.parse()?;
             registry()?.set_certificate_status(&certificate_id, status)?;
             println!("{certificate_id} {status:?}");

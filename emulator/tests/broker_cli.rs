@@ -1,6 +1,6 @@
 //! The `iot-emulator` binary as a user runs it: `provision` writes the device files like
 //! `create-keys-and-certificate`, `up` prints where it listens, mosquitto connects with the files, Ctrl-C (SIGINT)
-//! stops it cleanly.
+//! stops it cleanly, and a second `up` on the same state directory is refused with the first one's pid.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -101,6 +101,33 @@ async fn provision_then_up_then_publish_then_ctrl_c() {
     assert!(publish.status.success(), "{publish:?}");
 
     let pid = up.id().unwrap().to_string();
+    // A second `up` on the same state directory would overwrite endpoints.json and split the registry.
+    let second = tokio::time::timeout(
+        Duration::from_secs(10),
+        emulator()
+            .arg("--state-dir")
+            .arg(state.path())
+            .args([
+                "up",
+                "--mqtt-port",
+                "0",
+                "--data-plane-port",
+                "0",
+                "--logs-port",
+                "0",
+            ])
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("a second `up` must be refused at once, not run")
+    .unwrap();
+    assert!(!second.status.success(), "{second:?}");
+    let refusal = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        refusal.contains(&format!("in use by iot-emulator up (pid {pid})")),
+        "{refusal}"
+    );
     let status = std::process::Command::new("kill")
         .args(["-INT", &pid])
         .status()

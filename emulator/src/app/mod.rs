@@ -23,7 +23,7 @@ use crate::broker::{Broker, BrokerConfig, BrokerError, RunningBroker};
 use crate::dataplane::DataPlane;
 use crate::identity::EmulatorCa;
 use crate::lambda::{FunctionSpec, LambdaService, LambdaSettings};
-use crate::logs::{LogsError, LogsService, LogsStore};
+use crate::logs::{LogsError, LogsIdentity, LogsService, LogsStore};
 use crate::publish::Publisher;
 use crate::registry::Registry;
 use crate::rules::{RulesEngine, RulesError};
@@ -181,6 +181,11 @@ impl RunningEmulator {
             ),
             None => (ShadowStore::in_memory(), LogsStore::in_memory()),
         };
+        // Log group ARNs name the same region and account as IoT's (rule and function ARNs).
+        let logs = logs.with_identity(LogsIdentity {
+            region: config.broker.region.clone(),
+            account_id: config.broker.account.clone(),
+        });
         for (group, retention_days) in &config.stack.log_groups {
             match logs.create_log_group(group) {
                 Ok(()) | Err(LogsError::LogGroupAlreadyExists) => {}

@@ -92,7 +92,8 @@ impl Default for LogsIdentity {
     fn default() -> Self {
         Self {
             region: "us-east-1".to_string(),
-            account_id: "000000000000".to_string(),
+            // The account IoT's ARNs use by default (BrokerConfig), so ARNs of one emulator agree.
+            account_id: "123456789012".to_string(),
         }
     }
 }
@@ -376,7 +377,9 @@ impl LogsStore {
                 last_event_timestamp: stream.events.last().map(|event| event.timestamp),
                 last_ingestion_time: stream.last_ingestion_time,
                 arn: format!("{group_arn}:log-stream:{name}"),
-                stored_bytes: stream.stored_bytes,
+                // AWS stopped reporting bytes per stream on 2019-06-17 and always answers 0 (DescribeLogStreams
+                // reference); the group's total is still reported by DescribeLogGroups.
+                stored_bytes: 0,
             })
             .collect();
         let next_offset = offset + limit;
