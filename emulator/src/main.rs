@@ -14,6 +14,7 @@ use iot_emulator::app::template::StackTemplate;
 use iot_emulator::app::{EmulatorConfig, FunctionBinaries, RunningEmulator, display_host};
 use iot_emulator::broker::{BrokerConfig, LifecycleFaults, SubscribeDenial};
 use iot_emulator::cli::client;
+use iot_emulator::cli::control_plane::ControlPlaneClient;
 use iot_emulator::cli::endpoints::Endpoints;
 use iot_emulator::cli::logs_tail::{LogTail, LogsClient};
 use iot_emulator::identity::EmulatorCa;
@@ -197,20 +198,26 @@ async fn main() -> anyhow::Result<()> {
     let registry = || Registry::open(&state_dir).context("opening the registry");
     let ca = || EmulatorCa::load_or_create(&state_dir).context("loading the emulator CA");
     // The registry's files have one writer at a time: `up` for as long as it runs, else the command at hand.
-    let lock = |purpose: &str| StateLock::try_acquire(&state_dir, purpose);
+    // While `up` runs, the registry commands go through its control plane, so the change applies at once.
     match cli.command {
         Command::Up(args) => {
-            let _lock = lock("up")?;
+            let _lock = StateLock::try_acquire(&state_dir, "up")?;
             up(args, &state_dir, Arc::new(registry()?), &ca()?).await
         }
-        Command::Provision(args) => {
-            let _lock = lock("provision")?;
-            provision(args, &state_dir, &registry()?, &ca()?)
-        }
+        Command::Provision(args) => match RegistryAccess::open(&state_dir, "provision")? {
+            RegistryAccess::Files(_lock) => provision(args, &state_dir, &registry()?, &ca()?),
+            RegistryAccess::Running(client) => provision_running(args, &state_dir, &client).await,
+        },
         Command::Policy(source) => {
-            let _lock = lock("policy")?;
             let template = read_template(&source)?;
-            let names = load_policies(&registry()?, &source, template.as_deref())?;
+            let names = match RegistryAccess::open(&state_dir, "policy")? {
+                RegistryAccess::Files(_lock) => {
+                    load_policies(&registry()?, &source, template.as_deref())?
+                }
+                RegistryAccess::Running(client) => {
+                    put_policies_running(&client, &source, template.as_deref()).await?
+                }
+            };
             println!("loaded policies: {}", names.join(", "));
             Ok(())
         }
@@ -218,9 +225,15 @@ async fn main() -> anyhow::Result<()> {
             certificate_id,
             status,
         } => {
-            let _lock = lock("certificate")?;
             let status: CertificateStatus = status.parse()?;
-            registry()?.set_certificate_status(&certificate_id, status)?;
+            match RegistryAccess::open(&state_dir, "certificate")? {
+                RegistryAccess::Files(_lock) => {
+                    registry()?.set_certificate_status(&certificate_id, status)?
+                }
+                RegistryAccess::Running(client) => {
+                    client.update_certificate(&certificate_id, status).await?
+                }
+            }
             println!("{certificate_id} {status:?}");
             Ok(())
         }
@@ -251,27 +264,79 @@ fn read_template(source: &PolicySource) -> anyhow::Result<Option<String>> {
         .transpose()
 }
 
-/// The template's policies (`template` is the text of `source.template`) and the `--policy-file`s.
-fn load_policies(
-    registry: &Registry,
+/// Where a registry change goes: the files, under the state directory's lock, or the control plane of the
+/// `up` that holds the lock.
+enum RegistryAccess {
+    Files(StateLock),
+    Running(ControlPlaneClient),
+}
+
+impl RegistryAccess {
+    fn open(state_dir: &Path, purpose: &str) -> anyhow::Result<RegistryAccess> {
+        let in_use = match StateLock::try_acquire(state_dir, purpose) {
+            Ok(lock) => return Ok(RegistryAccess::Files(lock)),
+            Err(error) if error.is_in_use() => error,
+            Err(error) => return Err(error.into()),
+        };
+        let endpoints = Endpoints::read(state_dir)
+            .with_context(|| format!("{in_use}; and its endpoints file cannot be read"))?;
+        let Some(url) = endpoints.control_plane else {
+            bail!(
+                "{in_use}; it serves no control-plane API (an older iot-emulator): stop it first"
+            );
+        };
+        Ok(RegistryAccess::Running(ControlPlaneClient::new(url)))
+    }
+}
+
+/// The template's policies (`template` is the text of `source.template`) and the `--policy-file`s, as
+/// (name, document JSON).
+fn policy_documents(
     source: &PolicySource,
     template: Option<&str>,
-) -> anyhow::Result<Vec<String>> {
-    let mut names = Vec::new();
+) -> anyhow::Result<Vec<(String, String)>> {
+    let mut documents = Vec::new();
     if let Some(text) = template {
-        names.extend(registry.load_policies_from_template(
-            text,
-            &source.account,
-            &source.region,
-        )?);
+        for (name, document) in
+            iot_policy::load_policies_from_template(text, &source.account, &source.region)?
+        {
+            documents.push((name, document.to_json().to_string()));
+        }
     }
     for entry in &source.policy_files {
         let Some((name, path)) = entry.split_once('=') else {
             bail!("--policy-file takes NAME=PATH, got {entry}");
         };
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
-        registry.put_policy_json(name, &text)?;
-        names.push(name.to_owned());
+        documents.push((name.to_owned(), text));
+    }
+    Ok(documents)
+}
+
+/// Stores the policies of `source` in the registry's files; returns their names.
+fn load_policies(
+    registry: &Registry,
+    source: &PolicySource,
+    template: Option<&str>,
+) -> anyhow::Result<Vec<String>> {
+    let mut names = Vec::new();
+    for (name, document) in policy_documents(source, template)? {
+        registry.put_policy_json(&name, &document)?;
+        names.push(name);
+    }
+    Ok(names)
+}
+
+/// `load_policies` through the running emulator's control plane.
+async fn put_policies_running(
+    client: &ControlPlaneClient,
+    source: &PolicySource,
+    template: Option<&str>,
+) -> anyhow::Result<Vec<String>> {
+    let mut names = Vec::new();
+    for (name, document) in policy_documents(source, template)? {
+        client.put_policy(&name, &document).await?;
+        names.push(name);
     }
     Ok(names)
 }
@@ -352,6 +417,7 @@ async fn up(
         mqtt: mqtt.to_string(),
         data_plane: data_plane_url.clone(),
         logs: logs_url.clone(),
+        control_plane: None,
         root_ca: state_dir.join("ca/root-CA.pem"),
     }
     .write(state_dir)?;
@@ -482,20 +548,71 @@ fn provision(
     let policies = if args.policies.is_empty() {
         registry.policy_names()
     } else {
-        args.policies
+        args.policies.clone()
     };
     let device = registry::provision_thing(registry, ca, &args.thing, &policies)?;
+    let arn = format!(
+        "arn:aws:iot:{}:{}:cert/{}",
+        args.source.region, args.source.account, device.certificate.certificate_id
+    );
+    write_provisioned(&args, state_dir, &device, &arn, ca.root_pem())
+}
+
+/// `provision` through the running emulator's control plane: the same calls, in the same order, as the AWS CLI
+/// would make them.
+async fn provision_running(
+    args: ProvisionArgs,
+    state_dir: &Path,
+    client: &ControlPlaneClient,
+) -> anyhow::Result<()> {
+    let template = read_template(&args.source)?;
+    put_policies_running(client, &args.source, template.as_deref()).await?;
+    let existing = client.policy_names().await?;
+    let policies = if args.policies.is_empty() {
+        existing
+    } else {
+        // Checked before anything is created, so a typo leaves no thing or certificate behind.
+        if let Some(missing) = args.policies.iter().find(|name| !existing.contains(name)) {
+            bail!("no policy named {missing}");
+        }
+        args.policies.clone()
+    };
+    client.ensure_thing(&args.thing).await?;
+    let created = client.create_keys_and_certificate().await?;
+    for policy in &policies {
+        client.attach_policy(policy, &created.arn).await?;
+    }
+    client
+        .attach_thing_principal(&args.thing, &created.arn)
+        .await?;
+    let device = registry::ProvisionedDevice {
+        thing_name: args.thing.clone(),
+        certificate: created.issued,
+        policies,
+    };
+    let root_ca_path = state_dir.join("ca").join(registry::ROOT_CA_FILE);
+    let root_ca = std::fs::read_to_string(&root_ca_path)
+        .with_context(|| format!("reading the emulator CA {}", root_ca_path.display()))?;
+    write_provisioned(&args, state_dir, &device, &created.arn, &root_ca)
+}
+
+/// Writes the device's files and prints what was provisioned as JSON.
+fn write_provisioned(
+    args: &ProvisionArgs,
+    state_dir: &Path,
+    device: &registry::ProvisionedDevice,
+    certificate_arn: &str,
+    root_ca_pem: &str,
+) -> anyhow::Result<()> {
     let out = args
         .out
+        .clone()
         .unwrap_or_else(|| state_dir.join("devices").join(&args.thing));
-    registry::write_device_files(&out, &device, ca.root_pem())?;
+    registry::write_device_files(&out, device, root_ca_pem)?;
     let summary = serde_json::json!({
         "thingName": device.thing_name,
         "certificateId": device.certificate.certificate_id,
-        "certificateArn": format!(
-            "arn:aws:iot:{}:{}:cert/{}",
-            args.source.region, args.source.account, device.certificate.certificate_id
-        ),
+        "certificateArn": certificate_arn,
         "policies": device.policies,
         "files": {
             "certificate": out.join(registry::CERTIFICATE_FILE),

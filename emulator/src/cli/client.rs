@@ -31,10 +31,11 @@ pub enum ClientError {
     },
 }
 
-/// One response: status code and body.
+/// One response: status code, the restJson1 error name (`x-amzn-ErrorType`, without its `:` suffix) and body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
     pub status: u16,
+    pub error_type: Option<String>,
     pub body: Vec<u8>,
 }
 
@@ -80,6 +81,11 @@ pub async fn request(
             source,
         })?;
     let status = response.status().as_u16();
+    let error_type = response
+        .headers()
+        .get("x-amzn-errortype")
+        .and_then(|value| value.to_str().ok())
+        .map(|value| value.split(':').next().unwrap_or(value).to_owned());
     let body = response
         .into_body()
         .collect()
@@ -90,7 +96,11 @@ pub async fn request(
         })?
         .to_bytes()
         .to_vec();
-    Ok(Response { status, body })
+    Ok(Response {
+        status,
+        error_type,
+        body,
+    })
 }
 
 #[cfg(test)]

@@ -51,6 +51,13 @@ pub struct Endpoints {
     pub data_plane: String,
     /// Base URL of the CloudWatch Logs API (`AWS_ENDPOINT_URL_CLOUDWATCH_LOGS`).
     pub logs: String,
+    /// Base URL of the IoT control-plane API (`aws iot --endpoint-url`); absent in files of older emulators.
+    #[serde(
+        rename = "controlPlane",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub control_plane: Option<String>,
     /// The emulator CA that devices trust.
     #[serde(rename = "rootCA")]
     pub root_ca: PathBuf,
@@ -92,6 +99,7 @@ mod tests {
             mqtt: "127.0.0.1:8883".into(),
             data_plane: "http://127.0.0.1:8088".into(),
             logs: "http://127.0.0.1:8089".into(),
+            control_plane: Some("http://127.0.0.1:8090".into()),
             root_ca: PathBuf::from("state/ca/root-CA.pem"),
         }
     }
@@ -110,9 +118,21 @@ mod tests {
                 "mqtt": "127.0.0.1:8883",
                 "dataPlane": "http://127.0.0.1:8088",
                 "logs": "http://127.0.0.1:8089",
+                "controlPlane": "http://127.0.0.1:8090",
                 "rootCA": "state/ca/root-CA.pem",
             })
         );
+    }
+
+    #[test]
+    fn files_of_older_emulators_without_a_control_plane_still_load() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(ENDPOINTS_FILE),
+            r#"{"mqtt":"127.0.0.1:8883","dataPlane":"http://127.0.0.1:8088","logs":"http://127.0.0.1:8089","rootCA":"ca/root-CA.pem"}"#,
+        )
+        .unwrap();
+        assert_eq!(Endpoints::read(dir.path()).unwrap().control_plane, None);
     }
 
     #[test]

@@ -3,5 +3,6 @@
 //! ([`logs_tail`]). The binary only parses arguments and prints.
 
 pub mod client;
+pub mod control_plane;
 pub mod endpoints;
 pub mod logs_tail;
