@@ -5,6 +5,7 @@
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -138,8 +139,7 @@ impl LogsService {
     pub fn router(&self) -> Router {
         Router::new()
             .route("/", post(dispatch))
-            // A full PutLogEvents batch plus its JSON framing.
-            .layer(DefaultBodyLimit::max(4 * MAX_BATCH_BYTES))
+            .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
             .with_state(self.clone())
     }
 
@@ -205,7 +205,31 @@ impl LogsService {
     }
 }
 
-async fn dispatch(State(service): State<LogsService>, headers: HeaderMap, body: Bytes) -> Response {
+/// Largest request body: a full PutLogEvents batch plus its JSON framing (escapes can double a message).
+pub const MAX_REQUEST_BYTES: usize = 4 * MAX_BATCH_BYTES;
+
+async fn dispatch(
+    State(service): State<LogsService>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    // axum's own rejection is a plain-text 413; SDKs parse errors from `{"__type","message"}` only, so an
+    // oversized request gets AWS's shape (InvalidParameterException: not retryable, as the request never fits).
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => {
+            let status = rejection.status();
+            let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                format!("The request body exceeds {MAX_REQUEST_BYTES} bytes")
+            } else {
+                rejection.body_text()
+            };
+            return json_response(
+                status,
+                &json!({ "__type": "InvalidParameterException", "message": message }),
+            );
+        }
+    };
     let operation = headers
         .get("x-amz-target")
         .and_then(|value| value.to_str().ok())
@@ -221,5 +245,42 @@ async fn dispatch(State(service): State<LogsService>, headers: HeaderMap, body: 
     match service.call(operation, &body) {
         Ok(value) => json_response(StatusCode::OK, &value),
         Err(error) => error.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::client;
+
+    /// A 10 MB body got axum's plain-text 413, which SDKs cannot parse (issue 13).
+    #[tokio::test]
+    async fn an_oversized_request_gets_a_413_in_aws_error_shape() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            axum::serve(listener, LogsService::new(LogsStore::in_memory()).router()).await
+        });
+        let body = vec![b'x'; MAX_REQUEST_BYTES + 1];
+        let target = format!("{TARGET_PREFIX}PutLogEvents");
+        let response = client::request(
+            "POST",
+            &url,
+            "/",
+            &[("x-amz-target", &target), ("content-type", CONTENT_TYPE)],
+            &body,
+        )
+        .await
+        .unwrap();
+        assert_eq!(response.status, 413);
+        let error: Value = serde_json::from_slice(&response.body).unwrap();
+        assert_eq!(error["__type"], "InvalidParameterException");
+        assert!(
+            error["message"]
+                .as_str()
+                .unwrap()
+                .contains(&MAX_REQUEST_BYTES.to_string())
+        );
+        server.abort();
     }
 }

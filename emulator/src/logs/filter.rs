@@ -81,6 +81,13 @@ enum IsValue {
     Null,
 }
 
+/// AWS's length constraint on `filterPattern` (FilterLogEvents API reference: maximum length 1024).
+pub const MAX_FILTER_PATTERN_CHARS: usize = 1024;
+/// Parentheses nest at most this deep. The parser recurses per level, so without a bound a pattern of nested
+/// parentheses overflowed the stack and aborted the emulator (issue 13); AWS documents no depth, and real
+/// patterns nest a few levels.
+pub const MAX_PATTERN_NESTING: usize = 32;
+
 fn invalid_pattern() -> LogsError {
     LogsError::invalid("Invalid filter pattern")
 }
@@ -88,7 +95,14 @@ fn invalid_pattern() -> LogsError {
 impl FilterPattern {
     /// Parse a pattern; `None` or blank matches everything.
     pub fn parse(pattern: Option<&str>) -> Result<Self, LogsError> {
-        let text = pattern.unwrap_or("").trim();
+        let raw = pattern.unwrap_or("");
+        if raw.chars().count() > MAX_FILTER_PATTERN_CHARS {
+            return Err(LogsError::invalid(format!(
+                "1 validation error detected: Value at 'filterPattern' failed to satisfy constraint: \
+                 Member must have length less than or equal to {MAX_FILTER_PATTERN_CHARS}"
+            )));
+        }
+        let text = raw.trim();
         let kind = if text.is_empty() {
             PatternKind::MatchAll
         } else if text.starts_with('{') {
@@ -277,6 +291,8 @@ enum Token {
 struct JsonParser {
     tokens: Vec<Token>,
     position: usize,
+    /// Parentheses open around the current position (bounded by MAX_PATTERN_NESTING).
+    depth: usize,
 }
 
 impl JsonParser {
@@ -284,6 +300,7 @@ impl JsonParser {
         Ok(Self {
             tokens: tokenize(text)?,
             position: 0,
+            depth: 0,
         })
     }
 
@@ -335,7 +352,14 @@ impl JsonParser {
     fn parse_primary(&mut self) -> Result<JsonExpr, LogsError> {
         match self.next() {
             Some(Token::OpenParen) => {
+                if self.depth >= MAX_PATTERN_NESTING {
+                    return Err(LogsError::invalid(format!(
+                        "Invalid filter pattern: parentheses nest deeper than {MAX_PATTERN_NESTING}"
+                    )));
+                }
+                self.depth += 1;
                 let expr = self.parse_or()?;
+                self.depth -= 1;
                 self.expect(&Token::CloseParen)?;
                 Ok(expr)
             }
@@ -588,5 +612,32 @@ mod tests {
                 "{pattern} should be refused"
             );
         }
+    }
+
+    /// 1,000 nested parentheses overflowed the parser's stack and aborted the whole emulator (issue 13). The
+    /// parse runs on a small thread stack, so a depth bound that stopped working would overflow here too.
+    #[test]
+    fn deeply_nested_and_overlong_patterns_are_refused_not_a_crash() {
+        let nested =
+            |depth: usize| format!("{{ {}$.a = 1{} }}", "(".repeat(depth), ")".repeat(depth));
+        let parse_on_small_stack = |pattern: String| {
+            std::thread::Builder::new()
+                .stack_size(256 * 1024)
+                .spawn(move || FilterPattern::parse(Some(&pattern)).map(|_| ()))
+                .unwrap()
+                .join()
+                .expect("parsing must not overflow the stack")
+        };
+        assert!(parse_on_small_stack(nested(MAX_PATTERN_NESTING)).is_ok());
+        let too_deep = parse_on_small_stack(nested(MAX_PATTERN_NESTING + 1)).unwrap_err();
+        assert!(too_deep.to_string().contains("nest deeper"), "{too_deep}");
+        // Within the length limit, but deep enough to overflow 256 KiB without the bound.
+        assert!(parse_on_small_stack(nested(480)).is_err());
+
+        let longest = format!("{}", "x".repeat(MAX_FILTER_PATTERN_CHARS));
+        assert!(FilterPattern::parse(Some(&longest)).is_ok());
+        let overlong = "x".repeat(MAX_FILTER_PATTERN_CHARS + 1);
+        let refused = FilterPattern::parse(Some(&overlong)).unwrap_err();
+        assert!(refused.to_string().contains("1024"), "{refused}");
     }
 }
