@@ -634,7 +634,7 @@ mod tests {
         // Within the length limit, but deep enough to overflow 256 KiB without the bound.
         assert!(parse_on_small_stack(nested(480)).is_err());
 
-        let longest = format!("{}", "x".repeat(MAX_FILTER_PATTERN_CHARS));
+        let longest = "x".repeat(MAX_FILTER_PATTERN_CHARS);
         assert!(FilterPattern::parse(Some(&longest)).is_ok());
         let overlong = "x".repeat(MAX_FILTER_PATTERN_CHARS + 1);
         let refused = FilterPattern::parse(Some(&overlong)).unwrap_err();
