@@ -86,10 +86,12 @@ impl Persistence {
             let entry = entry.map_err(io_error("listing", &self.root))?;
             let group_dir = entry.path();
             let group_file = group_dir.join(GROUP_FILE);
-            if !group_file.is_file() {
+            if !group_dir.is_dir() {
                 continue;
             }
-            let meta: GroupMeta = read_json(&group_file)?;
+            let Some(meta) = self.group_meta(&group_dir, &group_file) else {
+                continue;
+            };
             let mut group = LogGroup {
                 creation_time: meta.creation_time,
                 retention_in_days: meta.retention_in_days,
@@ -108,7 +110,14 @@ impl Persistence {
                 else {
                     continue;
                 };
-                let stream_meta: StreamMeta = read_json(&path)?;
+                let Some(stream_meta) =
+                    recover_meta(&path, stem, |name, creation_time| StreamMeta {
+                        log_stream_name: name,
+                        creation_time,
+                    })
+                else {
+                    continue;
+                };
                 let events_path = group_dir.join(format!("{stem}{EVENTS_SUFFIX}"));
                 let events = read_events(&events_path)?;
                 state.next_seq = events
@@ -122,6 +131,31 @@ impl Persistence {
             state.groups.insert(meta.log_group_name, group);
         }
         Ok(state)
+    }
+
+    /// The group's metadata; when `group.json` is missing, empty or torn (a crash or power loss while it was
+    /// written), rebuilt from the directory's name so the group's events are not lost and the emulator starts.
+    fn group_meta(&self, group_dir: &Path, group_file: &Path) -> Option<GroupMeta> {
+        let stem = group_dir.file_name()?.to_str()?;
+        if !group_file.exists() {
+            // A directory without metadata and without streams is not a group (e.g. an unrelated folder).
+            let has_streams = fs::read_dir(group_dir).ok()?.any(|entry| {
+                entry.is_ok_and(|entry| {
+                    entry
+                        .file_name()
+                        .to_str()
+                        .is_some_and(|name| name.ends_with(STREAM_SUFFIX))
+                })
+            });
+            if !has_streams {
+                return None;
+            }
+        }
+        recover_meta(group_file, stem, |name, creation_time| GroupMeta {
+            log_group_name: name,
+            creation_time,
+            retention_in_days: None,
+        })
     }
 
     pub(crate) fn write_group(&self, name: &str, group: &LogGroup) -> Result<(), LogsError> {
@@ -200,32 +234,90 @@ impl Persistence {
     }
 }
 
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, LogsError> {
-    let bytes = fs::read(path).map_err(io_error("reading", path))?;
-    serde_json::from_slice(&bytes)
-        .map_err(|error| LogsError::storage(format!("parsing {}", path.display()), error.into()))
+/// A metadata file (`group.json`, `<stream>.stream.json`), or, when it is missing, empty or unreadable, one rebuilt
+/// from the file stem (names are percent-encoded into stems; a hashed stem cannot be decoded and its data is left
+/// on disk, unloaded, with an error in the log) and rewritten. Never an error: a torn metadata file must not stop
+/// the emulator from starting (issue 13).
+fn recover_meta<T: Serialize + serde::de::DeserializeOwned>(
+    path: &Path,
+    stem: &str,
+    rebuild: impl FnOnce(String, i64) -> T,
+) -> Option<T> {
+    let problem = match fs::read(path) {
+        Ok(bytes) => match serde_json::from_slice(&bytes) {
+            Ok(meta) => return Some(meta),
+            Err(error) => error.to_string(),
+        },
+        Err(error) => error.to_string(),
+    };
+    let name = percent_encoding::percent_decode_str(stem)
+        .decode_utf8()
+        .ok()
+        .filter(|_| !stem.starts_with("sha256-"))
+        .map(|name| name.into_owned());
+    let Some(name) = name else {
+        tracing::error!(file = %path.display(), %problem,
+            "unreadable metadata with a hashed name: this group or stream is not loaded (its files are kept)");
+        return None;
+    };
+    let creation_time = fs::metadata(path.parent().unwrap_or(path))
+        .and_then(|meta| meta.modified())
+        .ok()
+        .and_then(|time| time.duration_since(std::time::UNIX_EPOCH).ok())
+        .and_then(|age| i64::try_from(age.as_millis()).ok())
+        .unwrap_or_else(crate::clock::now_millis);
+    tracing::warn!(file = %path.display(), %problem, %name, "rebuilt unreadable metadata from the file name");
+    let meta = rebuild(name, creation_time);
+    if let Err(error) = write_json(path, &meta) {
+        tracing::warn!(%error, "could not rewrite the rebuilt metadata");
+    }
+    Some(meta)
 }
 
+/// Written to a temporary file, synced, then renamed over the old one: after a crash or power loss the file is
+/// either the old or the new text, never empty.
 fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), LogsError> {
     let bytes = serde_json::to_vec(value)
         .map_err(|error| LogsError::storage("encoding metadata", error.into()))?;
     let temporary = path.with_extension("tmp");
-    fs::write(&temporary, bytes).map_err(io_error("writing", &temporary))?;
+    let mut file = fs::File::create(&temporary).map_err(io_error("writing", &temporary))?;
+    file.write_all(&bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(io_error("writing", &temporary))?;
     fs::rename(&temporary, path).map_err(io_error("renaming", path))
 }
 
+/// Every readable event of a stream's file. Unreadable lines (bad JSON, or bytes that are not UTF-8, e.g. a file
+/// cut inside a multi-byte character) are skipped with a warning. A last line without its newline is a torn
+/// write: it is cut off the file, so that the next append starts a line of its own instead of being glued to
+/// the torn one (and lost at the following start).
 fn read_events(path: &Path) -> Result<Vec<StoredEvent>, LogsError> {
-    let text = match fs::read_to_string(path) {
-        Ok(text) => text,
+    let bytes = match fs::read(path) {
+        Ok(bytes) => bytes,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(error) => return Err(io_error("reading", path)(error)),
     };
+    let complete = bytes
+        .iter()
+        .rposition(|byte| *byte == b'\n')
+        .map_or(0, |last| last + 1);
+    if complete < bytes.len() {
+        tracing::warn!(file = %path.display(), bytes = bytes.len() - complete,
+            "cutting a torn last line (a write interrupted by a crash)");
+        let file = fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(io_error("opening", path))?;
+        file.set_len(complete as u64)
+            .and_then(|()| file.sync_all())
+            .map_err(io_error("truncating", path))?;
+    }
     let mut events = Vec::new();
-    for (number, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
+    for (number, line) in bytes[..complete].split(|byte| *byte == b'\n').enumerate() {
+        if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        match serde_json::from_str::<StoredEvent>(line) {
+        match serde_json::from_slice::<StoredEvent>(line) {
             Ok(event) => events.push(event),
             Err(error) => tracing::warn!(
                 file = %path.display(),
