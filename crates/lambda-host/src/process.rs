@@ -49,6 +49,34 @@ pub enum ProcessError {
     },
 }
 
+/// `kill_on_drop` covers every ending of the host but one: `kill -9` runs no destructor, and left a hanging
+/// function running with nobody to stop it (issue 13). On Linux the kernel sends the function SIGKILL when the
+/// thread that started it exits; functions are started from the host's runtime threads, which live as long
+/// as the host.
+#[cfg(target_os = "linux")]
+fn die_with_this_process(command: &mut Command) {
+    let host = libc::pid_t::try_from(std::process::id()).unwrap_or(0);
+    // SAFETY: between fork and exec only async-signal-safe calls (prctl, getppid) are made, and nothing is
+    // allocated.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The host may have died between fork and prctl: then no signal would ever come.
+            if libc::getppid() != host {
+                return Err(std::io::Error::other(
+                    "the host exited while starting the function",
+                ));
+            }
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn die_with_this_process(_command: &mut Command) {}
+
 /// A running function instance; killed when dropped, like a Lambda sandbox that is reclaimed.
 pub struct FunctionProcess {
     child: Child,
@@ -100,6 +128,7 @@ impl FunctionProcess {
         command.envs(reserved);
         command.envs(config.env.iter().map(|(k, v)| (k, v)));
         command.stdin(Stdio::null()).kill_on_drop(true);
+        die_with_this_process(&mut command);
         if let Some(path) = &config.log_file {
             let open = || {
                 std::fs::OpenOptions::new()
