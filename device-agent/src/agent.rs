@@ -69,6 +69,14 @@ pub async fn run_agent<A: Actuator>(
             "outbox ended in a torn or corrupt record (power loss?); cut it, every whole record is kept"
         );
     }
+    if recovery.corrupt_bytes > 0 {
+        tracing::error!(
+            corrupt_bytes = recovery.corrupt_bytes,
+            lost_messages = recovery.lost_messages,
+            "the outbox had damaged records (bad storage?); skipped them, kept every record after them and \
+             counted the lost messages in dropped_total"
+        );
+    }
     for aside in &recovery.quarantined {
         tracing::error!(file = %aside.display(), "an outbox segment was not readable; moved it aside and went on");
     }

@@ -117,8 +117,13 @@ pub struct Recovery {
     pub discarded_bytes: u64,
     /// Segment files that were not outbox segments at all, moved aside as `<name>.corrupt-<epoch>`.
     pub quarantined: Vec<PathBuf>,
-    /// `seq` numbers skipped because the log was left unclosed by an earlier boot (see the module docs).
+    /// `seq` numbers skipped because the log was left unclosed by an earlier boot (see the module docs), or
+    /// because damage at the end of the log hid how far `seq` had gone.
     pub skipped_seqs: u64,
+    /// Damaged bytes in the middle of a segment (bad media), skipped; the records after them are kept.
+    pub corrupt_bytes: u64,
+    /// Messages that were in those bytes, counted by the `seq` gap they left; also added to `dropped_total`.
+    pub lost_messages: u64,
 }
 
 /// How an outbox is opened. `boot_id` names the machine boot doing the writing; [`OutboxOptions::new`]

@@ -13,7 +13,7 @@ use super::Recovery;
 use super::index::Slot;
 use super::record::{
     KIND_CLOSE, KIND_HEADER, KIND_MESSAGE, KIND_OPEN, KIND_REJECTED, KIND_REMOVED, KIND_RESERVE,
-    check_record, parse_message, read_boot, read_u64,
+    MAX_RECORD_BODY, RECORD_HEADER, check_record, parse_message, read_boot, read_u64,
 };
 use super::segment::{MAGIC, MAX_SEGMENT_START, SEGMENT_SUFFIX, Segment};
 
@@ -36,9 +36,23 @@ struct ReplayState {
     dropped_total: u64,
     writer_boot: Option<String>,
     closed: bool,
+    /// Set when damaged bytes were skipped: the highest seq seen before them. The next record that names a
+    /// seq tells how many messages the damage took.
+    gap_after: Option<u64>,
+    lost_messages: u64,
 }
 
 impl ReplayState {
+    /// Messages `gap_after + 1 .. next_seq` were in skipped bytes: counted as dropped, so `dropped_total`
+    /// tells the loss and no seq below `next_seq` is handed out again.
+    fn close_gap(&mut self, next_seq: u64) {
+        if let Some(before) = self.gap_after.take() {
+            let lost = next_seq.saturating_sub(before + 1);
+            self.lost_messages += lost;
+            self.dropped_total += lost;
+        }
+    }
+
     fn apply(
         &mut self,
         kind: u8,
@@ -56,6 +70,7 @@ impl ReplayState {
                 if seq != first_seq {
                     return None;
                 }
+                self.close_gap(seq);
                 self.highest_seq = self.highest_seq.max(seq.saturating_sub(1));
                 self.dropped_total = self.dropped_total.max(dropped);
                 self.reserved_until = self.reserved_until.max(reserved);
@@ -66,6 +81,7 @@ impl ReplayState {
                 if seq < first_seq {
                     return None;
                 }
+                self.close_gap(seq);
                 self.highest_seq = self.highest_seq.max(seq);
                 self.live.insert(seq, Slot { offset, len });
             }
@@ -93,13 +109,41 @@ impl ReplayState {
                 self.writer_boot = read_boot(rest)?;
             }
             KIND_CLOSE => {
-                self.highest_seq = self.highest_seq.max(read_u64(body)?.0.saturating_sub(1));
+                let next_seq = read_u64(body)?.0;
+                self.close_gap(next_seq);
+                self.highest_seq = self.highest_seq.max(next_seq.saturating_sub(1));
                 self.closed = true;
             }
             _ => return None,
         }
         Some(())
     }
+}
+
+/// Whether `bytes` start with a record header whose length fits in `bytes` (checksum not checked).
+fn is_whole_record(bytes: &[u8]) -> bool {
+    bytes
+        .first_chunk::<4>()
+        .map(|len| u32::from_le_bytes(*len) as usize)
+        .is_some_and(|len| len > 0 && len <= MAX_RECORD_BODY && bytes.len() >= RECORD_HEADER + len)
+}
+
+/// The offset of the first record at or after `from` that is intact and could follow what was replayed: a
+/// checksum match, and for a message a seq above `highest_seq`. The length and kind are checked before the
+/// checksum is computed, so scanning damaged bytes costs little.
+fn next_valid_record(bytes: &[u8], from: usize, highest_seq: u64) -> Option<usize> {
+    (from..bytes.len()).find(|&at| {
+        let tail = &bytes[at..];
+        let plausible = is_whole_record(tail)
+            && tail
+                .get(RECORD_HEADER)
+                .is_some_and(|kind| (KIND_MESSAGE..=KIND_CLOSE).contains(kind));
+        plausible
+            && check_record(tail).is_some_and(|(kind, body, _)| {
+                kind != KIND_MESSAGE
+                    || parse_message(kind, body).is_some_and(|(seq, _, _)| seq > highest_seq)
+            })
+    })
 }
 
 pub(super) fn replay(dir: &Path, boot_id: &Option<String>) -> std::io::Result<Replayed> {
@@ -157,14 +201,38 @@ pub(super) fn replay(dir: &Path, boot_id: &Option<String>) -> std::io::Result<Re
             }
             continue;
         }
-        while let Some((kind, body, used)) = check_record(&bytes[offset..]) {
-            let (Ok(at), Ok(len)) = (u32::try_from(offset), u32::try_from(used)) else {
-                break;
-            };
-            if kind == KIND_HEADER || state.apply(kind, body, at, len, first_seq).is_none() {
+        loop {
+            let applied = check_record(&bytes[offset..]).and_then(|(kind, body, used)| {
+                let at = u32::try_from(offset).ok()?;
+                let len = u32::try_from(used).ok()?;
+                if kind == KIND_HEADER {
+                    return None;
+                }
+                state.apply(kind, body, at, len, first_seq)?;
+                Some(used)
+            });
+            if let Some(used) = applied {
+                offset += used;
+                continue;
+            }
+            if offset >= bytes.len() {
                 break;
             }
-            offset += used;
+            // A bad record followed by good ones is damage in the middle (bad media), not a torn tail: skip
+            // just the damaged bytes, keep every later record and count what was lost, instead of cutting the
+            // file there (which lost every later message silently and handed their seqs out again).
+            let Some(next) = next_valid_record(&bytes, offset + 1, state.highest_seq) else {
+                // The tail is cut below. A record of its full length that fails its checksum was written
+                // whole, so it is damage (or a power loss), not a write torn by a crash: it may have held an
+                // acknowledged message, whose seq must not be handed out again.
+                if is_whole_record(&bytes[offset..]) {
+                    state.gap_after.get_or_insert(state.highest_seq);
+                }
+                break;
+            };
+            recovery.corrupt_bytes += (next - offset) as u64;
+            state.gap_after.get_or_insert(state.highest_seq);
+            offset = next;
         }
         if offset < bytes.len() {
             // A torn or corrupt tail: cut it so new records follow the last good one.
@@ -178,6 +246,18 @@ pub(super) fn replay(dir: &Path, boot_id: &Option<String>) -> std::io::Result<Re
             len: offset as u64,
         });
     }
+    if state.gap_after.is_some() {
+        // Damage near the end of the log with no later seq to measure it by: the count is unknown, and a
+        // lost message's seq must still never be reused, so continue after a reserved block as after an
+        // unclean reboot.
+        tracing::warn!(
+            "outbox damage at the end of the log: how many messages it held is unknown; seq continues \
+             after a reserved block so that none is reused"
+        );
+        state.closed = false;
+        state.writer_boot = None;
+    }
+    recovery.lost_messages = state.lost_messages;
     let exact_next = state.highest_seq + 1;
     let same_boot = boot_id.is_some() && *boot_id == state.writer_boot;
     let next_seq = if state.closed || same_boot || segments.is_empty() && state.reserved_until == 0
@@ -318,8 +398,10 @@ mod tests {
         }
     }
 
+    /// One flipped byte in a stored reading used to cut the segment there: every later reading was lost
+    /// silently (`dropped_total` stayed 0) and their seqs were handed out again (issue 13, item 9).
     #[test]
-    fn a_flipped_byte_loses_that_record_and_what_follows_not_the_outbox() {
+    fn a_flipped_byte_loses_only_its_record_counted_and_no_seq_is_reused() {
         let dir = tempfile::tempdir().unwrap();
         let mut outbox = open(&dir);
         let mut offsets = Vec::new();
@@ -332,9 +414,50 @@ mod tests {
         let mut bytes = std::fs::read(&segment).unwrap();
         bytes[offsets[2] as usize + 20] ^= 0x40;
         std::fs::write(&segment, &bytes).unwrap();
+        let mut outbox = open(&dir);
+        assert_eq!(seqs(&outbox), [1, 2, 4]);
+        assert_eq!(outbox.read_from(4, 1).unwrap()[0].payload, [3u8; 20]);
+        assert_eq!(outbox.recovery().lost_messages, 1);
+        assert!(outbox.recovery().corrupt_bytes > 0);
+        assert_eq!(
+            outbox.recovery().discarded_bytes,
+            0,
+            "nothing after it is cut"
+        );
+        assert_eq!(outbox.dropped_total(), 1);
+        assert_eq!(
+            outbox.push("t", b"next").unwrap(),
+            PushOutcome::Stored { seq: 5 }
+        );
+        drop(outbox);
+        // The same answer at every later open: the damage is skipped again, counted once.
+        let outbox = open(&dir);
+        assert_eq!(seqs(&outbox), [1, 2, 4, 5]);
+        assert_eq!(outbox.dropped_total(), 1);
+    }
+
+    #[test]
+    fn a_flipped_byte_in_the_last_record_cuts_it_and_skips_ahead_rather_than_reuse_its_seq() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut outbox = open(&dir);
+        let mut last = 0;
+        for i in 0..3u8 {
+            outbox.push("t", &[i; 20]).unwrap();
+            last = outbox.index.newest().unwrap().offset;
+        }
+        drop(outbox);
+        let segment = newest_segment(dir.path());
+        let mut bytes = std::fs::read(&segment).unwrap();
+        bytes[last as usize + 20] ^= 0x40;
+        std::fs::write(&segment, &bytes).unwrap();
         let outbox = open(&dir);
         assert_eq!(seqs(&outbox), [1, 2]);
         assert!(outbox.recovery().discarded_bytes > 0);
+        assert!(
+            outbox.next_seq() > 3,
+            "seq 3 may have been acknowledged: {}",
+            outbox.next_seq()
+        );
     }
 
     #[test]
