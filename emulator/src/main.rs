@@ -347,6 +347,10 @@ async fn up(
     registry: Arc<Registry>,
     ca: &EmulatorCa,
 ) -> anyhow::Result<()> {
+    match iot_emulator::os_limits::raise_open_file_limit() {
+        Ok(limit) => tracing::debug!(limit, "open file limit"),
+        Err(error) => tracing::warn!(%error, "could not raise the open file limit"),
+    }
     let template = read_template(&args.policies)?;
     load_policies(&registry, &args.policies, template.as_deref())?;
     let mut server_names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];

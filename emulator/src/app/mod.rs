@@ -21,6 +21,7 @@ use tokio::task::JoinHandle;
 
 use crate::broker::{Broker, BrokerConfig, BrokerError, RunningBroker};
 use crate::dataplane::DataPlane;
+use crate::http_listener::BoundedListener;
 use crate::identity::EmulatorCa;
 use crate::lambda::{FunctionSpec, LambdaService, LambdaSettings};
 use crate::logs::{LogsError, LogsIdentity, LogsService, LogsStore};
@@ -161,7 +162,7 @@ async fn serve(
     let listener = TcpListener::bind(address).await.map_err(bind_error)?;
     let local = listener.local_addr().map_err(bind_error)?;
     let task = tokio::spawn(async move {
-        if let Err(error) = axum::serve(listener, router).await {
+        if let Err(error) = axum::serve(BoundedListener::new(listener), router).await {
             tracing::error!(api, %error, "HTTP API stopped");
         }
     });
