@@ -125,11 +125,13 @@ async fn connectivity_shadow_is_right_despite_duplicated_and_reordered_events() 
     // The true last event is the connect with the highest versionNumber.
     let mut highest = 0;
     let mut duplicates = 0;
+    let mut delivered = 0;
     let mut seen = std::collections::HashSet::new();
     while let Ok(Some(message)) = tokio::time::timeout(Duration::from_secs(1), events.recv()).await
     {
         let event: Value = serde_json::from_slice(&message.payload).unwrap();
         highest = highest.max(event["versionNumber"].as_u64().unwrap());
+        delivered += 1;
         if !seen.insert(message.payload.clone()) {
             duplicates += 1;
         }
@@ -158,15 +160,15 @@ async fn connectivity_shadow_is_right_despite_duplicated_and_reordered_events() 
     .await;
     assert_eq!(reported["disconnectReason"], "CONNECTION_LOST");
     assert_eq!(reported["versionNumber"], highest);
-    // Every event went to the one warm instance of each function.
-    assert_eq!(
-        stack.emulator.lambda().cold_starts("shadow-reconciler"),
-        Some(1)
-    );
-    assert_eq!(
-        stack.emulator.lambda().cold_starts("disconnect-recorder"),
-        Some(1)
-    );
+    // Instances stay warm and serve event after event: Lambda scales out for overlapping events, so a burst
+    // may start a few, but never one per event.
+    for function in ["shadow-reconciler", "disconnect-recorder"] {
+        let started = stack.emulator.lambda().cold_starts(function).unwrap();
+        assert!(
+            (1..delivered / 2).contains(&started),
+            "{function}: {started} instances for {delivered} events"
+        );
+    }
     stack.stop().await;
 }
 
@@ -409,10 +411,16 @@ async fn a_failing_function_is_retried_then_recorded_as_a_failure() {
             .starts_with("arn:aws:sqs:"),
         "{record}"
     );
-    // A function error does not cost the warm instance: all three attempts ran in the same process.
-    assert_eq!(
-        stack.emulator.lambda().cold_starts("disconnect-recorder"),
-        Some(1)
+    // A function error does not cost the warm instance: the retries ran in a warm process, not a new one
+    // each (an overlapping lifecycle event may have started a second instance).
+    let started = stack
+        .emulator
+        .lambda()
+        .cold_starts("disconnect-recorder")
+        .unwrap();
+    assert!(
+        (1..3).contains(&started),
+        "{started} instances for 3 attempts"
     );
     // Lambda errors are not the IoT error action's business (reference 5.4).
     assert!(

@@ -35,6 +35,10 @@ struct Fixture {
 }
 
 fn start(timeout: Duration, retries: u32) -> Fixture {
+    start_with(timeout, retries, Some(1))
+}
+
+fn start_with(timeout: Duration, retries: u32, max_concurrency: Option<u32>) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let binary = dir.path().join("bootstrap");
     std::fs::write(&binary, SCRIPT).unwrap();
@@ -54,6 +58,7 @@ fn start(timeout: Duration, retries: u32) -> Fixture {
         maximum_retry_attempts: retries,
         on_failure_destination: Some("arn:aws:sqs:us-east-1:123456789012:failed".into()),
         log_file: None,
+        max_concurrency,
     };
     let settings = LambdaSettings {
         retry_delay: Duration::from_millis(50),
@@ -222,4 +227,66 @@ async fn a_crash_during_an_invocation_is_a_runtime_exit_error() {
         "{record}"
     );
     assert_eq!(fixture.service.cold_starts("double"), Some(2));
+}
+
+/// One instance per function let a hanging event hold every later one for its whole timeout: 2,000 events
+/// behind a hanging one would have taken hours (issue 13, item 7). Now the events behind it get instances of
+/// their own.
+#[tokio::test]
+async fn a_hanging_event_holds_one_instance_and_the_events_behind_it_still_run() {
+    let fixture = start_with(Duration::from_secs(20), 0, None);
+    fixture
+        .service
+        .invoke_async("double", br#"{"mode":"hang"}"#.to_vec())
+        .unwrap();
+    for n in 0..3 {
+        fixture
+            .service
+            .invoke_async("double", json!({"n": n}).to_string().into_bytes())
+            .unwrap();
+    }
+    // Well before the hanging event's 20 s timeout.
+    wait_until("the three events behind the hanging one", || {
+        events_seen(&fixture.events_file).len() == 4
+    })
+    .await;
+    let started = fixture.service.cold_starts("double").unwrap();
+    assert!(
+        (2..=4).contains(&started),
+        "the hanging instance plus at least one more: {started}"
+    );
+}
+
+/// The queue is bounded: past MAX_QUEUED_EVENTS the invoke is throttled as Lambda throttles (the IoT rule's
+/// error action then takes the event) instead of growing without limit.
+#[tokio::test]
+async fn a_full_queue_throttles_new_events() {
+    let fixture = start_with(Duration::from_secs(20), 0, Some(1));
+    fixture
+        .service
+        .invoke_async("double", br#"{"mode":"hang"}"#.to_vec())
+        .unwrap();
+    wait_until("the hanging event to hold the only instance", || {
+        events_seen(&fixture.events_file).len() == 1
+    })
+    .await;
+    for n in 0..iot_emulator::lambda::MAX_QUEUED_EVENTS {
+        fixture
+            .service
+            .invoke_async("double", json!({"n": n}).to_string().into_bytes())
+            .unwrap_or_else(|error| panic!("event {n} is within the bound: {error}"));
+    }
+    let throttled = fixture
+        .service
+        .invoke_async("double", b"{}".to_vec())
+        .unwrap_err();
+    assert!(
+        matches!(throttled, InvokeError::Throttled { ref name, .. } if name == "double"),
+        "{throttled:?}"
+    );
+    assert!(
+        throttled
+            .to_string()
+            .starts_with("TooManyRequestsException")
+    );
 }

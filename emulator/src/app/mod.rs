@@ -365,6 +365,7 @@ fn function_specs(
                     .state_dir
                     .as_ref()
                     .map(|dir| dir.join("lambda").join(format!("{}.log", function.name))),
+                max_concurrency: None,
             })
         })
         .collect()

@@ -4,8 +4,13 @@
 //!
 //! - `invoke_async` only queues (like `InvocationType=Event`): it fails only when the function does not
 //!   exist, the one case where the IoT rule's error action fires (reference 5.4).
-//! - One warm instance per function, started on the first event and reused; events run one at a time.
-//!   A timeout or a crashed/failed-to-init instance is replaced, as Lambda replaces a sandbox.
+//! - Up to `max_concurrency` instances per function run at once (Lambda scales out per concurrent event),
+//!   started on demand and kept warm; a free warm instance is always preferred to a new one. A timeout or a
+//!   crashed/failed-to-init instance is replaced, as Lambda replaces a sandbox. So one hanging event holds one
+//!   instance, not the function: the events behind it still run.
+//! - Each function's queue holds at most [`MAX_QUEUED_EVENTS`]; beyond that `invoke_async` is throttled
+//!   (`TooManyRequestsException`, as Lambda answers), which fires the IoT rule's error action: the event is
+//!   handed to the rule's error path, never dropped silently.
 //! - A function error is retried up to `MaximumRetryAttempts` times (Lambda's default 2) after a delay
 //!   (Lambda: about 1 and 2 minutes; here `retry_delay`, then twice it); when they are spent the event and
 //!   the error go to the on-failure destination, which the emulator records as a Lambda destination
@@ -20,11 +25,20 @@ use std::time::Duration;
 
 use lambda_host::{FunctionConfig, FunctionProcess, HostError, InvocationResult, RuntimeApi};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 use crate::logs::{InputLogEvent, LogsStore};
 
 /// Where exhausted async invocations are recorded (our stand-in for the on-failure SQS destination).
 pub const FAILURE_LOG_GROUP: &str = "/emulator/lambda-failures";
+/// Events one function's queue holds (new ones and retries waiting for an instance); the bound's policy is
+/// in the module docs.
+pub const MAX_QUEUED_EVENTS: usize = 10_000;
+/// Instances a function may run at once unless its spec says otherwise.
+pub const DEFAULT_CONCURRENCY: u32 = 10;
+/// How long an event waits for a warm instance before another instance is started (see [`Dispatcher`]). Lambda
+/// scales out at once; on a developer's machine a process per overlapping event costs more than it saves.
+pub const SCALE_UP_AFTER: Duration = Duration::from_millis(100);
 
 /// How to run one function.
 #[derive(Debug, Clone)]
@@ -40,6 +54,9 @@ pub struct FunctionSpec {
     pub on_failure_destination: Option<String>,
     /// Where the function's stdout/stderr go; `None` inherits the emulator's.
     pub log_file: Option<PathBuf>,
+    /// Instances that may run at once (Lambda's reserved concurrency); `None`: [`DEFAULT_CONCURRENCY`].
+    /// `Some(1)` serves events one at a time, in arrival order.
+    pub max_concurrency: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -51,6 +68,11 @@ pub enum InvokeError {
         region: String,
         account: String,
     },
+    /// The function's queue is full ([`MAX_QUEUED_EVENTS`]): Lambda's throttling answer.
+    #[error(
+        "TooManyRequestsException: Rate Exceeded. ({queued} events queued for function {name})"
+    )]
+    Throttled { name: String, queued: usize },
     #[error("the Lambda service has stopped")]
     Stopped,
 }
@@ -83,7 +105,7 @@ struct QueuedEvent {
 
 /// The functions the emulator can invoke. Cheap to share behind an `Arc`.
 pub struct LambdaService {
-    queues: HashMap<String, mpsc::UnboundedSender<QueuedEvent>>,
+    queues: HashMap<String, mpsc::Sender<QueuedEvent>>,
     cold_starts: HashMap<String, Arc<AtomicU64>>,
     settings: LambdaSettings,
 }
@@ -103,10 +125,10 @@ impl LambdaService {
         let mut queues = HashMap::new();
         let mut cold_starts = HashMap::new();
         for spec in functions {
-            let (sender, receiver) = mpsc::unbounded_channel();
+            let (sender, receiver) = mpsc::channel(MAX_QUEUED_EVENTS);
             let started = Arc::new(AtomicU64::new(0));
             cold_starts.insert(spec.name.clone(), Arc::clone(&started));
-            let worker = Worker {
+            let function = Arc::new(Function {
                 function_arn: format!(
                     "arn:aws:lambda:{}:{}:function:{}",
                     settings.region, settings.account, spec.name
@@ -115,11 +137,10 @@ impl LambdaService {
                 settings: settings.clone(),
                 logs: logs.clone(),
                 requeue: sender.downgrade(),
-                instance: None,
                 cold_starts: started,
-            };
-            queues.insert(worker.spec.name.clone(), sender);
-            tokio::spawn(worker.run(receiver));
+            });
+            queues.insert(function.spec.name.clone(), sender);
+            tokio::spawn(Dispatcher::new(function).run(receiver));
         }
         Self {
             queues,
@@ -153,12 +174,18 @@ impl LambdaService {
                     account: self.settings.account.clone(),
                 })?;
         queue
-            .send(QueuedEvent {
+            .try_send(QueuedEvent {
                 payload,
                 attempts: 0,
                 request_id: uuid::Uuid::new_v4().to_string(),
             })
-            .map_err(|_| InvokeError::Stopped)
+            .map_err(|error| match error {
+                mpsc::error::TrySendError::Full(_) => InvokeError::Throttled {
+                    name: function_name.to_owned(),
+                    queued: MAX_QUEUED_EVENTS,
+                },
+                mpsc::error::TrySendError::Closed(_) => InvokeError::Stopped,
+            })
     }
 }
 
@@ -168,14 +195,14 @@ struct Instance {
     process: FunctionProcess,
 }
 
-struct Worker {
+/// What every invocation of one function shares.
+struct Function {
     spec: FunctionSpec,
     function_arn: String,
     settings: LambdaSettings,
     logs: LogsStore,
-    /// Weak, so that dropping the service ends the worker once the queue is empty.
-    requeue: mpsc::WeakUnboundedSender<QueuedEvent>,
-    instance: Option<Instance>,
+    /// Weak, so that dropping the service ends the dispatcher once the queue is empty.
+    requeue: mpsc::WeakSender<QueuedEvent>,
     cold_starts: Arc<AtomicU64>,
 }
 
@@ -190,63 +217,212 @@ enum Attempt {
     },
 }
 
-impl Worker {
-    async fn run(mut self, mut receiver: mpsc::UnboundedReceiver<QueuedEvent>) {
-        while let Some(mut event) = receiver.recv().await {
-            let outcome = self.attempt(&event).await;
-            event.attempts += 1;
-            let Attempt::Failed {
-                function_error,
-                error_type,
-                error_message,
-            } = outcome
-            else {
+/// What an invocation tells its dispatcher.
+enum Report {
+    /// The new instance it had to start is up (or failed to start): another may start now.
+    Started,
+    /// Done; the instance when it may serve again.
+    Finished(Option<Instance>),
+}
+
+/// Hands queued events to instances: a free warm one first (the most recently used, as Lambda keeps the
+/// warmest sandbox busy); else, while fewer than `max_concurrency` run, a new one once the event has waited
+/// [`SCALE_UP_AFTER`] for a warm one (at once for the first instance); else the event waits for an instance to
+/// come back. New instances start one at a time and [`SCALE_UP_AFTER`] apart, so a burst of short events is
+/// drained by a few warm instances instead of starting a process per event, while a hanging instance delays
+/// the events behind it by [`SCALE_UP_AFTER`], not its timeout.
+struct Dispatcher {
+    function: Arc<Function>,
+    idle: Vec<Instance>,
+    /// Invocations running now (each holds its instance or is starting one).
+    running: usize,
+    /// An invocation is starting a new instance.
+    starting: bool,
+    /// When the last new instance came up (or failed to).
+    last_started: Instant,
+    max_concurrency: usize,
+    reports_tx: mpsc::Sender<Report>,
+    reports: mpsc::Receiver<Report>,
+}
+
+impl Dispatcher {
+    fn new(function: Arc<Function>) -> Self {
+        let max_concurrency = function
+            .spec
+            .max_concurrency
+            .unwrap_or(DEFAULT_CONCURRENCY)
+            .max(1) as usize;
+        // Every running invocation reports at most twice (started, finished), so this never holds more.
+        let (reports_tx, reports) = mpsc::channel(2 * max_concurrency);
+        Self {
+            function,
+            idle: Vec::new(),
+            running: 0,
+            starting: false,
+            last_started: Instant::now(),
+            max_concurrency,
+            reports_tx,
+            reports,
+        }
+    }
+
+    async fn run(mut self, mut queue: mpsc::Receiver<QueuedEvent>) {
+        // The event taken off the queue that waits for an instance, and since when.
+        let mut pending: Option<(QueuedEvent, Instant)> = None;
+        loop {
+            let Some((event, since)) = pending.take() else {
+                tokio::select! {
+                    biased;
+                    Some(report) = self.reports.recv() => self.handle(report),
+                    event = queue.recv() => match event {
+                        Some(event) => pending = Some((event, Instant::now())),
+                        None => break,
+                    },
+                }
                 continue;
             };
-            tracing::warn!(function = %self.spec.name, request_id = %event.request_id,
-                attempt = event.attempts, %error_type, %error_message, "async invocation failed");
-            if event.attempts <= self.spec.maximum_retry_attempts {
-                let delay = self.settings.retry_delay * event.attempts;
-                let requeue = self.requeue.clone();
-                tokio::spawn(async move {
-                    tokio::time::sleep(delay).await;
-                    if let Some(queue) = requeue.upgrade() {
-                        let _ = queue.send(event);
-                    }
-                });
-            } else {
-                self.record_failure(&event, function_error, &error_type, &error_message);
+            let scale_up_at = since.max(self.last_started) + SCALE_UP_AFTER;
+            let may_start = self.running < self.max_concurrency && !self.starting;
+            if !self.idle.is_empty()
+                || (may_start && (self.running == 0 || Instant::now() >= scale_up_at))
+            {
+                self.dispatch(event);
+                continue;
+            }
+            pending = Some((event, since));
+            tokio::select! {
+                biased;
+                Some(report) = self.reports.recv() => self.handle(report),
+                () = tokio::time::sleep_until(scale_up_at), if may_start => {}
+                else => break,
             }
         }
-        if let Some(mut instance) = self.instance.take() {
+        if let Some((event, _)) = pending {
+            self.dispatch(event);
+        }
+        while self.running > 0 {
+            match self.reports.recv().await {
+                Some(report) => self.handle(report),
+                None => break,
+            }
+        }
+        for mut instance in self.idle.drain(..) {
             instance.process.kill().await;
         }
     }
 
-    async fn attempt(&mut self, event: &QueuedEvent) -> Attempt {
-        if let Some(instance) = &mut self.instance
-            && instance.process.try_exit_status().is_some()
-        {
-            self.instance = None;
-        }
-        if self.instance.is_none() {
-            match self.start_instance().await {
-                Ok(instance) => self.instance = Some(instance),
-                Err(message) => {
-                    return Attempt::Failed {
-                        function_error: "Unhandled",
-                        error_type: "Runtime.InvalidEntrypoint".into(),
-                        error_message: message,
-                    };
+    fn handle(&mut self, report: Report) {
+        match report {
+            Report::Started => {
+                self.starting = false;
+                self.last_started = Instant::now();
+            }
+            Report::Finished(instance) => {
+                self.running -= 1;
+                if let Some(instance) = instance {
+                    self.idle.push(instance);
                 }
             }
         }
-        let Some(instance) = &mut self.instance else {
-            return Attempt::Failed {
-                function_error: "Unhandled",
-                error_type: "Runtime.Unknown".into(),
-                error_message: "no instance".into(),
-            };
+    }
+
+    fn dispatch(&mut self, event: QueuedEvent) {
+        self.running += 1;
+        let instance = self.idle.pop();
+        let announce_start = instance.is_none();
+        self.starting |= announce_start;
+        let function = Arc::clone(&self.function);
+        let reports = self.reports_tx.clone();
+        tokio::spawn(async move {
+            let instance = function
+                .invoke(instance, event, &reports, announce_start)
+                .await;
+            let _ = reports.send(Report::Finished(instance)).await;
+        });
+    }
+}
+
+impl Function {
+    /// One attempt of `event` on `instance` (or a new one), then the retry or the failure record. Returns the
+    /// instance when it may serve again.
+    async fn invoke(
+        &self,
+        instance: Option<Instance>,
+        mut event: QueuedEvent,
+        reports: &mpsc::Sender<Report>,
+        announce_start: bool,
+    ) -> Option<Instance> {
+        let (instance, outcome) = self
+            .attempt(instance, &event, reports, announce_start)
+            .await;
+        event.attempts += 1;
+        let Attempt::Failed {
+            function_error,
+            error_type,
+            error_message,
+        } = outcome
+        else {
+            return instance;
+        };
+        tracing::warn!(function = %self.spec.name, request_id = %event.request_id,
+            attempt = event.attempts, %error_type, %error_message, "async invocation failed");
+        if event.attempts <= self.spec.maximum_retry_attempts {
+            let delay = self.settings.retry_delay * event.attempts;
+            let requeue = self.requeue.clone();
+            let name = self.spec.name.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                // Waits for room rather than drop a retry: the queue bound holds new events back instead.
+                match requeue.upgrade() {
+                    Some(queue) => {
+                        if let Err(error) = queue.send(event).await {
+                            tracing::error!(function = %name, request_id = %error.0.request_id,
+                                "the Lambda service stopped before a retry");
+                        }
+                    }
+                    None => tracing::error!(function = %name, request_id = %event.request_id,
+                        "the Lambda service stopped before a retry"),
+                }
+            });
+        } else {
+            self.record_failure(&event, function_error, &error_type, &error_message);
+        }
+        instance
+    }
+
+    async fn attempt(
+        &self,
+        instance: Option<Instance>,
+        event: &QueuedEvent,
+        reports: &mpsc::Sender<Report>,
+        announce_start: bool,
+    ) -> (Option<Instance>, Attempt) {
+        // An idle instance whose process exited meanwhile is not reused.
+        let warm = instance.and_then(|mut instance| {
+            instance
+                .process
+                .try_exit_status()
+                .is_none()
+                .then_some(instance)
+        });
+        let mut instance = match warm {
+            Some(instance) => instance,
+            None => match self
+                .started(self.start_instance().await, reports, announce_start)
+                .await
+            {
+                Ok(instance) => instance,
+                Err(message) => {
+                    return (
+                        None,
+                        Attempt::Failed {
+                            function_error: "Unhandled",
+                            error_type: "Runtime.InvalidEntrypoint".into(),
+                            error_message: message,
+                        },
+                    );
+                }
+            },
         };
         let outcome = tokio::select! {
             outcome = instance.runtime.invoke(event.payload.clone(), self.spec.timeout) => outcome,
@@ -256,44 +432,60 @@ impl Worker {
                     Err(error) => error.to_string(),
                 };
                 // Lambda reports a runtime that dies mid-invocation as Runtime.ExitError.
-                self.instance = None;
-                return Attempt::Failed {
+                return (None, Attempt::Failed {
                     function_error: "Unhandled",
                     error_type: "Runtime.ExitError".into(),
                     error_message: format!(
                         "RequestId: {} Error: Runtime exited with error: {status}",
                         event.request_id
                     ),
-                };
+                });
             }
         };
         match outcome {
-            Ok(InvocationResult::Response(_)) => Attempt::Succeeded,
+            Ok(InvocationResult::Response(_)) => (Some(instance), Attempt::Succeeded),
             Ok(InvocationResult::Error {
                 error_type,
                 error_message,
-            }) => Attempt::Failed {
-                function_error: "Unhandled",
-                error_type,
-                error_message,
-            },
+            }) => (
+                Some(instance),
+                Attempt::Failed {
+                    function_error: "Unhandled",
+                    error_type,
+                    error_message,
+                },
+            ),
             Err(error) => {
                 // The sandbox is not trusted after a timeout or an init failure: replace it.
-                if let Some(mut instance) = self.instance.take() {
-                    instance.process.kill().await;
-                }
+                instance.process.kill().await;
                 let error_type = match &error {
                     HostError::Timeout(_) => "Sandbox.Timedout",
                     HostError::InitError { .. } => "Runtime.InitError",
                     _ => "Runtime.Unknown",
                 };
-                Attempt::Failed {
-                    function_error: "Unhandled",
-                    error_type: error_type.into(),
-                    error_message: error.to_string(),
-                }
+                (
+                    None,
+                    Attempt::Failed {
+                        function_error: "Unhandled",
+                        error_type: error_type.into(),
+                        error_message: error.to_string(),
+                    },
+                )
             }
         }
+    }
+
+    /// Passes a start's result through, telling the dispatcher first when it waits for this start.
+    async fn started(
+        &self,
+        result: Result<Instance, String>,
+        reports: &mpsc::Sender<Report>,
+        announce: bool,
+    ) -> Result<Instance, String> {
+        if announce {
+            let _ = reports.send(Report::Started).await;
+        }
+        result
     }
 
     async fn start_instance(&self) -> Result<Instance, String> {
