@@ -222,7 +222,7 @@ enum Report {
     /// The new instance it had to start is up (or failed to start): another may start now.
     Started,
     /// Done; the instance when it may serve again.
-    Finished(Option<Instance>),
+    Finished(Option<Box<Instance>>),
 }
 
 /// Hands queued events to instances: a free warm one first (the most recently used, as Lambda keeps the
@@ -320,7 +320,7 @@ impl Dispatcher {
             Report::Finished(instance) => {
                 self.running -= 1;
                 if let Some(instance) = instance {
-                    self.idle.push(instance);
+                    self.idle.push(*instance);
                 }
             }
         }
@@ -337,7 +337,7 @@ impl Dispatcher {
             let instance = function
                 .invoke(instance, event, &reports, announce_start)
                 .await;
-            let _ = reports.send(Report::Finished(instance)).await;
+            let _ = reports.send(Report::Finished(instance.map(Box::new))).await;
         });
     }
 }
