@@ -416,6 +416,23 @@ async fn publish_forwards_topic_payload_and_options() {
         .unwrap_err()
         .into_service_error();
     assert_eq!(too_large.code(), Some("RequestEntityTooLargeException"));
+
+    // Topics only AWS publishes on (reference 1.1, 3.2, 6.2): 403, and nothing reaches the broker.
+    for topic in [
+        "$aws/events/presence/connected/ghost",
+        "$aws/things/pi-1/shadow/update/accepted",
+        "$aws/things/pi-1/shadow/name/config/update/delta",
+    ] {
+        let forbidden = client
+            .publish()
+            .topic(topic)
+            .payload(Blob::new(r#"{"clientId":"ghost"}"#))
+            .send()
+            .await
+            .unwrap_err()
+            .into_service_error();
+        assert_eq!(forbidden.code(), Some("ForbiddenException"), "{topic}");
+    }
     assert!(emulator.publisher.take().is_empty());
     emulator.stop().await;
 }

@@ -113,6 +113,25 @@ async fn aws_cli_iot_data_shadow_and_publish() {
     );
     let message = publisher.take().remove(0);
     assert_eq!(message.topic, "devices/pi-1/cmd");
+
+    // A forged lifecycle event: only AWS publishes on $aws/events (reference 1.1, 6.2). Refused before it
+    // reaches the broker, so no rule (and no reconciler) ever sees it.
+    let forged = aws(
+        &endpoint,
+        &[
+            "iot-data",
+            "publish",
+            "--topic",
+            "$aws/events/presence/connected/ghost",
+            "--payload",
+            r#"{"clientId":"ghost","eventType":"connected"}"#,
+        ],
+    )
+    .await;
+    assert!(!forged.status.success());
+    let stderr = String::from_utf8_lossy(&forged.stderr);
+    assert!(stderr.contains("ForbiddenException"), "{stderr}");
+    assert!(publisher.take().is_empty());
     assert_eq!(message.payload, b"reboot");
     assert_eq!(message.qos, QoS::AtLeastOnce);
 

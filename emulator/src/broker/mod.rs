@@ -33,7 +33,7 @@ use tokio_rustls::TlsAcceptor;
 pub use config::{BrokerConfig, LifecycleFaults, Limits, SubscribeDenial};
 pub use message::{Message, Origin, Qos};
 pub use services::ServicePublisher;
-pub use topics::TopicError;
+pub use topics::{TopicError, check_client_topic_name};
 
 use crate::identity::{self, EmulatorCa, IdentityError};
 use crate::registry::Registry;

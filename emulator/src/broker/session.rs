@@ -401,7 +401,7 @@ impl Session {
             );
             return Flow::End(Ending::because(DisconnectReason::ClientError));
         }
-        if let Err(error) = check_client_topic_name(topic, publish.retain, limits) {
+        if let Err(error) = check_client_topic_name(topic, publish.retain, &limits.topics()) {
             tracing::info!(client_id = self.client_id, topic, %error, "refused PUBLISH topic");
             return Flow::End(Ending::because(DisconnectReason::ClientError));
         }
@@ -761,7 +761,7 @@ fn check_connect(
             return Err(Refusal::Invalid(ConnectReturnCode::NotAuthorized));
         }
         if will.message.len() > limits.max_payload_bytes
-            || check_client_topic_name(&will.topic, will.retain, limits).is_err()
+            || check_client_topic_name(&will.topic, will.retain, &limits.topics()).is_err()
         {
             return Err(Refusal::Invalid(ConnectReturnCode::NotAuthorized));
         }

@@ -36,6 +36,14 @@ impl DataPlaneError {
         }
     }
 
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self {
+            status: 403,
+            exception: "ForbiddenException",
+            message: message.into(),
+        }
+    }
+
     pub fn not_found(message: impl Into<String>) -> Self {
         Self {
             status: 404,
