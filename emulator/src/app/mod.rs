@@ -205,7 +205,8 @@ impl RunningEmulator {
         let data_plane = DataPlane::new(
             Arc::clone(&shadows),
             Arc::new(broker.service_publisher(DATA_PLANE_SERVICE_NAME)),
-        );
+        )
+        .with_broker(broker.clone());
         let (data_plane_addr, task) =
             serve("data-plane", config.data_plane_bind, data_plane.router()).await?;
         tasks.push(task);

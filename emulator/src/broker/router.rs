@@ -2,15 +2,19 @@
 //! Publishing hands each matching session its copy; the session itself checks `iot:Receive` when it writes the
 //! message to the wire, so the check happens on every delivery (reference 4.2), queued ones included.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use iot_events::DisconnectReason;
 use iot_sql::{has_wildcards, is_basic_ingest};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::config::Limits;
+use super::connections::{
+    ConnectionFacts, ConnectionInfo, DISCONNECTED_VISIBLE_MS, Departure, Departures, DirectOutcome,
+    RetainedSummary, ThingConnectivity,
+};
 use super::message::{Message, Qos};
 
 /// What the router (or the broker's API) asks a live session to do.
@@ -22,6 +26,13 @@ pub(crate) enum ToSession {
         message: Arc<Message>,
         qos: Qos,
         retain: bool,
+    },
+    /// SendDirectMessage: write `message` to this client although it has no subscription; `iot:Receive` still
+    /// applies. `reply` gets the outcome once written (QoS 0) or acknowledged (QoS 1).
+    Direct {
+        message: Arc<Message>,
+        qos: Qos,
+        reply: oneshot::Sender<DirectOutcome>,
     },
     /// End the connection for `reason` (takeover, `DeleteConnection`).
     Close {
@@ -35,6 +46,7 @@ pub(crate) enum ToSession {
 pub(crate) struct ConnectionLink {
     pub id: u64,
     pub outbox: mpsc::UnboundedSender<ToSession>,
+    pub facts: ConnectionFacts,
 }
 
 #[derive(Debug)]
@@ -67,7 +79,9 @@ struct RouterState {
     /// The keys of `by_filter` that contain wildcards; the others are looked up by topic directly.
     wildcard_filters: HashSet<String>,
     internal: Vec<InternalSubscription>,
-    retained: HashMap<String, Arc<Message>>,
+    /// Ordered by topic, so ListRetainedMessages pages with a topic as its token.
+    retained: BTreeMap<String, Arc<Message>>,
+    departures: Departures,
 }
 
 impl RouterState {
@@ -193,14 +207,24 @@ impl Router {
         client_id: &str,
         connection_id: u64,
         unacknowledged: Vec<(Arc<Message>, Qos)>,
+        reason: &DisconnectReason,
         now: Instant,
     ) {
         let mut state = self.lock();
+        let state = &mut *state;
         let Some(session) = state.sessions.get_mut(client_id) else {
             return;
         };
         match &session.connection {
             Some(link) if link.id == connection_id => {
+                state.departures.record(
+                    client_id,
+                    Departure {
+                        facts: link.facts.clone(),
+                        at_ms: crate::clock::now_millis(),
+                        reason: reason.clone(),
+                    },
+                );
                 if session.persistent {
                     session.connection = None;
                     session.offline_expires_at = Some(now + self.session_expiry);
@@ -381,6 +405,192 @@ impl Router {
     pub(crate) fn retained(&self, topic: &str) -> Option<Arc<Message>> {
         self.lock().retained.get(topic).cloned()
     }
+
+    /// Up to `limit` retained messages in topic order, starting after the topic `after`; the second value is
+    /// the last topic returned when more follow (the next page's token).
+    pub(crate) fn retained_page(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> (Vec<RetainedSummary>, Option<String>) {
+        use std::ops::Bound;
+        let state = self.lock();
+        let start = match after {
+            Some(topic) => Bound::Excluded(topic),
+            None => Bound::Unbounded,
+        };
+        let mut page = Vec::with_capacity(limit.min(state.retained.len()));
+        let mut more = false;
+        for (topic, message) in state.retained.range::<str, _>((start, Bound::Unbounded)) {
+            if page.len() == limit {
+                more = true;
+                break;
+            }
+            page.push(RetainedSummary {
+                topic: topic.clone(),
+                payload_size: message.payload.len(),
+                qos: message.qos,
+                last_modified_ms: message.timestamp_ms,
+            });
+        }
+        let next = more
+            .then(|| page.last().map(|summary| summary.topic.clone()))
+            .flatten();
+        (page, next)
+    }
+
+    /// GetConnection: the live connection, else the offline persistent session or the departure of the last
+    /// 30 minutes (`disconnectedSince` is kept that long); `None` when the broker knows nothing of the client.
+    pub(crate) fn connection_info(
+        &self,
+        client_id: &str,
+        now: Instant,
+        now_ms: i64,
+    ) -> Option<ConnectionInfo> {
+        let state = self.lock();
+        let session = state
+            .sessions
+            .get(client_id)
+            .filter(|session| !session.is_expired(now));
+        let expiry_secs = |persistent: bool| {
+            if persistent {
+                self.session_expiry.as_secs()
+            } else {
+                0
+            }
+        };
+        if let Some(link) = session.and_then(|session| session.connection.as_ref()) {
+            let facts = &link.facts;
+            return Some(ConnectionInfo {
+                client_id: client_id.to_owned(),
+                connected: true,
+                clean_session: facts.clean_session,
+                thing_name: facts.thing_name.clone(),
+                source: facts.source,
+                target: facts.target,
+                keep_alive_secs: facts.keep_alive_secs,
+                connected_since_ms: Some(facts.connected_since_ms),
+                disconnected_since_ms: None,
+                disconnect_reason: None,
+                session_expiry_secs: expiry_secs(!facts.clean_session),
+            });
+        }
+        let departure = state.departures.of_client(client_id)?;
+        let recent = now_ms.saturating_sub(departure.at_ms) <= DISCONNECTED_VISIBLE_MS;
+        if session.is_none() && !recent {
+            return None;
+        }
+        let facts = &departure.facts;
+        Some(ConnectionInfo {
+            client_id: client_id.to_owned(),
+            connected: false,
+            clean_session: facts.clean_session,
+            thing_name: facts.thing_name.clone(),
+            source: facts.source,
+            target: facts.target,
+            keep_alive_secs: facts.keep_alive_secs,
+            connected_since_ms: None,
+            disconnected_since_ms: recent.then_some(departure.at_ms),
+            disconnect_reason: recent.then(|| departure.reason.clone()),
+            session_expiry_secs: expiry_secs(session.is_some_and(|session| session.persistent)),
+        })
+    }
+
+    /// The subscriptions of the live or offline persistent session of `client_id`, sorted by filter; `None`
+    /// when there is no such session.
+    pub(crate) fn subscriptions(
+        &self,
+        client_id: &str,
+        now: Instant,
+    ) -> Option<Vec<(String, Qos)>> {
+        let state = self.lock();
+        let session = state
+            .sessions
+            .get(client_id)
+            .filter(|session| !session.is_expired(now))?;
+        let mut subscriptions: Vec<_> = session
+            .subscriptions
+            .iter()
+            .map(|(filter, qos)| (filter.clone(), *qos))
+            .collect();
+        subscriptions.sort();
+        Some(subscriptions)
+    }
+
+    /// DeleteConnection: closes the live connection with `API_INITIATED_DISCONNECT` (its will unless
+    /// `prevent_will_message`), and with `clean_session` discards the persistent session, connected or not.
+    /// False when the client has neither a connection nor a persistent session.
+    pub(crate) fn delete_connection(
+        &self,
+        client_id: &str,
+        clean_session: bool,
+        prevent_will_message: bool,
+        now: Instant,
+    ) -> bool {
+        let mut state = self.lock();
+        let Some(session) = state
+            .sessions
+            .get_mut(client_id)
+            .filter(|session| !session.is_expired(now))
+        else {
+            return false;
+        };
+        if clean_session {
+            // The session's own disconnect then discards it instead of keeping it (Router::disconnect).
+            session.persistent = false;
+        }
+        match &session.connection {
+            Some(link) => {
+                let _ = link.outbox.send(ToSession::Close {
+                    reason: DisconnectReason::ApiInitiatedDisconnect,
+                    publish_will: !prevent_will_message,
+                });
+            }
+            None if clean_session => {
+                state.remove_session(client_id);
+                state.departures.forget_client(client_id);
+            }
+            None => {}
+        }
+        true
+    }
+
+    /// GetThingConnectivityData: the thing is connected when a live connection has its name as client id or is
+    /// associated with it; otherwise its last departure (by client id or association) tells when and why.
+    /// A scan over the live sessions when the client id is not the thing's name: a control-plane call, rare.
+    pub(crate) fn thing_connectivity(&self, thing: &str) -> ThingConnectivity {
+        let state = self.lock();
+        let by_client_id = state
+            .sessions
+            .get(thing)
+            .and_then(|session| session.connection.as_ref());
+        let live = by_client_id.or_else(|| {
+            state
+                .sessions
+                .values()
+                .filter_map(|session| session.connection.as_ref())
+                .find(|link| link.facts.thing_name.as_deref() == Some(thing))
+        });
+        if let Some(link) = live {
+            return ThingConnectivity {
+                connected: true,
+                timestamp_ms: Some(link.facts.connected_since_ms),
+                disconnect_reason: None,
+            };
+        }
+        match state.departures.of_thing(thing) {
+            Some(departure) => ThingConnectivity {
+                connected: false,
+                timestamp_ms: Some(departure.at_ms),
+                disconnect_reason: Some(departure.reason.as_str().to_owned()),
+            },
+            None => ThingConnectivity {
+                connected: false,
+                timestamp_ms: None,
+                disconnect_reason: None,
+            },
+        }
+    }
 }
 
 #[cfg(test)]
@@ -400,9 +610,27 @@ mod tests {
         }
     }
 
+    fn facts(clean_session: bool, thing_name: Option<&str>) -> ConnectionFacts {
+        ConnectionFacts {
+            clean_session,
+            thing_name: thing_name.map(str::to_owned),
+            source: std::net::SocketAddr::from(([127, 0, 0, 1], 50_000)),
+            target: std::net::SocketAddr::from(([127, 0, 0, 1], 8883)),
+            keep_alive_secs: 60,
+            connected_since_ms: 1_000,
+        }
+    }
+
     fn link(id: u64) -> (ConnectionLink, mpsc::UnboundedReceiver<ToSession>) {
         let (outbox, receiver) = mpsc::unbounded_channel();
-        (ConnectionLink { id, outbox }, receiver)
+        (
+            ConnectionLink {
+                id,
+                outbox,
+                facts: facts(true, None),
+            },
+            receiver,
+        )
     }
 
     fn delivered(receiver: &mut mpsc::UnboundedReceiver<ToSession>) -> Vec<(String, Qos, bool)> {
@@ -465,9 +693,15 @@ mod tests {
             })
         ));
         // The old connection ending does not touch the new one.
-        router.disconnect("c", 1, Vec::new(), now);
+        router.disconnect(
+            "c",
+            1,
+            Vec::new(),
+            &DisconnectReason::DuplicateClientId,
+            now,
+        );
         assert!(router.is_connected("c"));
-        router.disconnect("c", 2, Vec::new(), now);
+        router.disconnect("c", 2, Vec::new(), &DisconnectReason::ConnectionLost, now);
         router.publish(message("t", "q1", Qos::AtLeastOnce, false), now);
         router.publish(message("t", "q0", Qos::AtMostOnce, false), now);
         let (third, mut third_rx) = link(3);
@@ -481,7 +715,7 @@ mod tests {
             vec![("t".into(), Qos::AtLeastOnce, false)]
         );
         // An expired session is not resumed.
-        router.disconnect("c", 3, Vec::new(), now);
+        router.disconnect("c", 3, Vec::new(), &DisconnectReason::ConnectionLost, now);
         let (fourth, _fourth_rx) = link(4);
         let later = now + Duration::from_secs(61);
         assert!(
@@ -511,5 +745,144 @@ mod tests {
         let mut internal = router.subscribe_internal("$aws/rules/#");
         router.publish(message("$aws/rules/r/x", "p", Qos::AtMostOnce, false), now);
         assert_eq!(internal.try_recv().unwrap().topic, "$aws/rules/r/x");
+    }
+
+    fn link_with(
+        id: u64,
+        facts: ConnectionFacts,
+    ) -> (ConnectionLink, mpsc::UnboundedReceiver<ToSession>) {
+        let (outbox, receiver) = mpsc::unbounded_channel();
+        (ConnectionLink { id, outbox, facts }, receiver)
+    }
+
+    #[test]
+    fn retained_messages_page_in_topic_order() {
+        let router = Router::new(Limits::default(), Duration::from_secs(60));
+        let now = Instant::now();
+        for topic in ["c", "a", "b/x", "b"] {
+            router.publish(message(topic, "payload", Qos::AtLeastOnce, true), now);
+        }
+        router.publish(message("$aws/x", "p", Qos::AtMostOnce, true), now);
+        let (first, next) = router.retained_page(None, 2);
+        let topics: Vec<_> = first.iter().map(|summary| summary.topic.as_str()).collect();
+        assert_eq!(topics, ["a", "b"]);
+        assert_eq!(first[0].payload_size, 7);
+        assert_eq!(first[0].qos, Qos::AtLeastOnce);
+        assert_eq!(next.as_deref(), Some("b"));
+        let (second, next) = router.retained_page(next.as_deref(), 2);
+        let topics: Vec<_> = second
+            .iter()
+            .map(|summary| summary.topic.as_str())
+            .collect();
+        assert_eq!(topics, ["b/x", "c"]);
+        assert_eq!(next, None, "no token when nothing follows");
+    }
+
+    #[test]
+    fn connection_info_subscriptions_and_delete_follow_the_session() {
+        let router = Router::new(Limits::default(), Duration::from_secs(60));
+        let now = Instant::now();
+        assert!(router.connection_info("p", now, 0).is_none());
+        let (live, mut live_rx) = link_with(1, facts(false, Some("lamp")));
+        router.connect("p", false, live, "s".into(), now);
+        router.subscribe("p", "b/#", Qos::AtLeastOnce).unwrap();
+        router.subscribe("p", "a", Qos::AtMostOnce).unwrap();
+        let info = router.connection_info("p", now, 2_000).unwrap();
+        assert!(info.connected && !info.clean_session);
+        assert_eq!(info.thing_name.as_deref(), Some("lamp"));
+        assert_eq!(info.connected_since_ms, Some(1_000));
+        assert_eq!(info.session_expiry_secs, 60);
+        assert_eq!(
+            router.subscriptions("p", now).unwrap(),
+            vec![
+                ("a".to_owned(), Qos::AtMostOnce),
+                ("b/#".to_owned(), Qos::AtLeastOnce)
+            ]
+        );
+
+        router.disconnect("p", 1, Vec::new(), &DisconnectReason::ConnectionLost, now);
+        let offline = router
+            .connection_info("p", now, crate::clock::now_millis())
+            .unwrap();
+        assert!(!offline.connected);
+        assert_eq!(
+            offline.disconnect_reason,
+            Some(DisconnectReason::ConnectionLost)
+        );
+        assert!(offline.disconnected_since_ms.is_some() && offline.connected_since_ms.is_none());
+        assert_eq!(
+            router.subscriptions("p", now).unwrap().len(),
+            2,
+            "kept offline"
+        );
+
+        // Offline without cleanSession: nothing to do, but the session exists.
+        assert!(router.delete_connection("p", false, false, now));
+        assert!(router.subscriptions("p", now).is_some());
+        assert!(router.delete_connection("p", true, false, now));
+        assert!(router.subscriptions("p", now).is_none());
+        assert!(!router.delete_connection("p", true, false, now));
+        assert!(live_rx.try_recv().is_err(), "no command to a closed link");
+
+        // Live with cleanSession: told to close, and its end discards the session.
+        let (again, mut again_rx) = link_with(2, facts(false, None));
+        router.connect("p", false, again, "s2".into(), now);
+        router.subscribe("p", "a", Qos::AtMostOnce).unwrap();
+        assert!(router.delete_connection("p", true, true, now));
+        assert!(matches!(
+            again_rx.try_recv(),
+            Ok(ToSession::Close {
+                reason: DisconnectReason::ApiInitiatedDisconnect,
+                publish_will: false
+            })
+        ));
+        router.disconnect(
+            "p",
+            2,
+            Vec::new(),
+            &DisconnectReason::ApiInitiatedDisconnect,
+            now,
+        );
+        assert!(router.subscriptions("p", now).is_none());
+        // A departure older than 30 minutes is no longer reported.
+        let much_later = crate::clock::now_millis() + DISCONNECTED_VISIBLE_MS + 1;
+        assert!(router.connection_info("p", now, much_later).is_none());
+    }
+
+    #[test]
+    fn thing_connectivity_by_client_id_or_association() {
+        let router = Router::new(Limits::default(), Duration::from_secs(60));
+        let now = Instant::now();
+        let never = router.thing_connectivity("lamp");
+        assert_eq!(
+            (never.connected, never.timestamp_ms, never.disconnect_reason),
+            (false, None, None)
+        );
+        // A client with another id whose certificate is exclusively attached to the thing.
+        let (exclusive, _rx) = link_with(1, facts(true, Some("lamp")));
+        router.connect("lamp-app", true, exclusive, "s".into(), now);
+        let connected = router.thing_connectivity("lamp");
+        assert!(connected.connected);
+        assert_eq!(connected.timestamp_ms, Some(1_000));
+        assert_eq!(connected.disconnect_reason, None);
+        router.disconnect(
+            "lamp-app",
+            1,
+            Vec::new(),
+            &DisconnectReason::MqttKeepAliveTimeout,
+            now,
+        );
+        let gone = router.thing_connectivity("lamp");
+        assert!(!gone.connected);
+        assert!(gone.timestamp_ms.is_some());
+        assert_eq!(
+            gone.disconnect_reason.as_deref(),
+            Some("MQTT_KEEP_ALIVE_TIMEOUT")
+        );
+        // The client id is the thing's name, no association needed.
+        let (named, _rx2) = link_with(2, facts(true, None));
+        router.connect("lamp", true, named, "s".into(), now);
+        assert!(router.thing_connectivity("lamp").connected);
+        assert!(!router.thing_connectivity("lamp-app").connected);
     }
 }

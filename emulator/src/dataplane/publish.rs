@@ -57,7 +57,7 @@ fn invalid_topic(error: TopicError, what: &str) -> DataPlaneError {
 /// topics decides ([`check_client_topic_name`]): reserved topics only AWS publishes (lifecycle events,
 /// shadow responses, reference 6.2) and retained messages on reserved topics (6.3) are refused with 403
 /// ForbiddenException, before anything reaches the broker or the rules.
-fn check_publish_topic(topic: &str, retain: bool) -> Result<(), DataPlaneError> {
+pub(crate) fn check_publish_topic(topic: &str, retain: bool) -> Result<(), DataPlaneError> {
     check_client_topic_name(topic, retain, &TopicLimits::AWS).map_err(|error| match error {
         BrokerTopicError::Invalid(error) => invalid_topic(error, "Topic"),
         refused @ (BrokerTopicError::ReservedTopic(_)
@@ -100,17 +100,18 @@ fn user_properties(encoded: &str) -> Result<Vec<(String, String)>, DataPlaneErro
     Ok(properties)
 }
 
-fn properties(
-    query: &PublishQuery,
+/// The MQTT 5 properties of Publish and SendDirectMessage: query parameters and `x-amz-mqtt5-*` headers.
+pub(crate) fn mqtt5_properties(
+    content_type: Option<&str>,
+    response_topic: Option<&str>,
+    message_expiry: Option<&str>,
     headers: &HeaderMap,
     payload: &[u8],
 ) -> Result<Mqtt5Properties, DataPlaneError> {
-    if let Some(response_topic) = &query.response_topic {
+    if let Some(response_topic) = response_topic {
         validate_topic(response_topic, "responseTopic")?;
     }
-    let message_expiry_secs = query
-        .message_expiry
-        .as_deref()
+    let message_expiry_secs = message_expiry
         .map(|text| {
             text.parse::<u64>()
                 .map_err(|_| DataPlaneError::invalid_request("Invalid messageExpiry"))
@@ -145,8 +146,8 @@ fn properties(
         .transpose()?
         .unwrap_or_default();
     Ok(Mqtt5Properties {
-        content_type: query.content_type.clone(),
-        response_topic: query.response_topic.clone(),
+        content_type: content_type.map(str::to_owned),
+        response_topic: response_topic.map(str::to_owned),
         message_expiry_secs,
         correlation_data,
         user_properties,
@@ -182,7 +183,13 @@ pub(crate) async fn publish(
         Some(_) => return Err(DataPlaneError::invalid_request("Invalid retain value")),
     };
     check_publish_topic(&topic, retain)?;
-    let properties = properties(&query, &headers, &payload)?;
+    let properties = mqtt5_properties(
+        query.content_type.as_deref(),
+        query.response_topic.as_deref(),
+        query.message_expiry.as_deref(),
+        &headers,
+        &payload,
+    )?;
     plane.publisher.publish(OutboundMessage {
         topic,
         payload: payload.to_vec(),
