@@ -819,3 +819,112 @@ async fn direct_messages_reach_one_client_and_wait_for_its_puback() {
     emulator.stop().await;
     broker.stop().await;
 }
+
+/// Retained messages and persistent sessions survive a restart on the same state directory (reference 6.3,
+/// 6.4): the retained message is served to an MQTT SUBSCRIBE and to GetRetainedMessage, the offline session
+/// keeps its subscription and its queued QoS 1 message.
+#[tokio::test]
+async fn retained_messages_and_persistent_sessions_survive_a_restart() {
+    use iot_emulator::broker::{Origin, Qos};
+
+    let journal_dir = tempfile::tempdir().unwrap();
+    let config = iot_emulator::broker::BrokerConfig {
+        state_dir: Some(journal_dir.path().to_owned()),
+        ..system_tests::broker_support::test_config()
+    };
+    let first = TestBroker::start_with(config.clone()).await;
+    let device = first.device("lamp");
+    let mut lamp = RawClient::connect_options(first.port(), &device, |connect| {
+        connect.clean_session = false;
+    })
+    .await;
+    lamp.subscribe_ok("data/lamp/cmd", MqttQos::AtLeastOnce)
+        .await;
+    assert!(matches!(
+        lamp.publish("data/lamp/state", b"on", MqttQos::AtLeastOnce, true)
+            .await,
+        Received::Packet(_)
+    ));
+    lamp.disconnect().await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while first.broker().is_connected("lamp") {
+        assert!(tokio::time::Instant::now() < deadline);
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    first
+        .broker()
+        .publish_internal(
+            "data/lamp/cmd",
+            "while you were away",
+            Qos::AtLeastOnce,
+            false,
+            Origin::Service {
+                name: "test".into(),
+            },
+        )
+        .unwrap();
+
+    // Restart: same registry, CA and broker state directory, a new process-worth of broker.
+    let TestBroker {
+        running,
+        registry,
+        ca,
+        state,
+    } = first;
+    running.shutdown().await;
+    let running = iot_emulator::broker::Broker::start(config, registry.clone(), &ca)
+        .await
+        .unwrap();
+    let second = TestBroker {
+        running,
+        registry,
+        ca,
+        state,
+    };
+    let emulator = Emulator::start_over(Some(second.broker().clone())).await;
+
+    let retained = emulator
+        .client
+        .get_retained_message()
+        .topic("data/lamp/state")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(retained.payload().unwrap().as_ref(), b"on");
+    let subscriptions = emulator
+        .client
+        .list_subscriptions()
+        .client_id("lamp")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        subscriptions.subscriptions()[0].topic_filter(),
+        "data/lamp/cmd",
+        "the offline session was restored"
+    );
+
+    let mut connect = rumqttc::mqttbytes::v4::Connect::new("lamp");
+    connect.clean_session = false;
+    connect.keep_alive = 60;
+    let (client, connack) = RawClient::connect_with(second.port(), &device, connect).await;
+    match connack {
+        Received::Packet(rumqttc::mqttbytes::v4::Packet::ConnAck(ack)) => {
+            assert!(ack.session_present, "the persistent session is resumed")
+        }
+        other => panic!("{other:?}"),
+    }
+    let mut lamp = client.unwrap();
+    let queued = lamp.next_publish(WAIT).await.unwrap();
+    assert_eq!(&queued.topic[..], b"data/lamp/cmd");
+    assert_eq!(&queued.payload[..], b"while you were away");
+    lamp.subscribe_ok("data/lamp/state", MqttQos::AtLeastOnce)
+        .await;
+    let retained = lamp.next_publish(WAIT).await.unwrap();
+    assert!(retained.retain, "sent as a retained message on SUBSCRIBE");
+    assert_eq!(&retained.payload[..], b"on");
+
+    lamp.disconnect().await;
+    emulator.stop().await;
+    second.stop().await;
+}

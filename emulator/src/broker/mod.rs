@@ -10,6 +10,7 @@
 
 mod config;
 mod connections;
+mod journal;
 mod lifecycle;
 mod message;
 mod router;
@@ -35,6 +36,7 @@ pub use config::{BrokerConfig, LifecycleFaults, Limits, SubscribeDenial};
 pub use connections::{
     ConnectionInfo, DISCONNECTED_VISIBLE_MS, DirectMessageError, RetainedSummary, ThingConnectivity,
 };
+pub use journal::JournalError;
 pub use message::{Message, Origin, Qos};
 pub use services::ServicePublisher;
 pub use topics::{TopicError, check_client_topic_name};
@@ -64,6 +66,8 @@ pub enum BrokerError {
     Topic(#[from] TopicError),
     #[error("the broker has shut down")]
     ShutDown,
+    #[error(transparent)]
+    Journal(#[from] JournalError),
 }
 
 /// State shared by the accept loop, every session and the in-process API.
@@ -113,10 +117,12 @@ impl Broker {
             address: config.bind,
             source,
         })?;
-        let router = Arc::new(Router::new(
-            config.limits.clone(),
-            config.persistent_session_expiry,
-        ));
+        let router = Arc::new(match &config.state_dir {
+            Some(dir) => {
+                Router::with_journal(config.limits.clone(), config.persistent_session_expiry, dir)?
+            }
+            None => Router::new(config.limits.clone(), config.persistent_session_expiry),
+        });
         let lifecycle = Arc::new(Lifecycle::new(
             Arc::clone(&router),
             config.version_reset_after,
@@ -362,6 +368,8 @@ impl RunningBroker {
         let _ = (&mut self.accept_task).await;
         // Every session holds a sender; `recv` returns None once the last one is dropped.
         let _ = self.done_receiver.recv().await;
+        // The sessions' last changes (persistent sessions going offline) are on disk before we return.
+        self.broker.shared.router.flush_journal().await;
     }
 }
 

@@ -15,6 +15,7 @@ use super::connections::{
     ConnectionFacts, ConnectionInfo, DISCONNECTED_VISIBLE_MS, Departure, Departures, DirectOutcome,
     RetainedSummary, ThingConnectivity,
 };
+use super::journal::{self, Journal, JournalError, Record, StoredMessage, StoredSession};
 use super::message::{Message, Qos};
 
 /// What the router (or the broker's API) asks a live session to do.
@@ -125,6 +126,8 @@ pub(crate) struct Router {
     state: Mutex<RouterState>,
     limits: Limits,
     session_expiry: Duration,
+    /// Where retained messages and persistent sessions are kept across restarts; `None`: memory only.
+    journal: Option<Journal>,
 }
 
 impl Router {
@@ -133,6 +136,126 @@ impl Router {
             state: Mutex::new(RouterState::default()),
             limits,
             session_expiry,
+            journal: None,
+        }
+    }
+
+    /// A router whose retained messages and persistent sessions are restored from, and kept in, the journal in
+    /// `dir` (reference 6.3, 6.4: AWS keeps both across anything the client can see). Restored sessions are
+    /// offline; one that was connected when the emulator stopped without a clean shutdown starts its expiry
+    /// now; expired ones are dropped.
+    pub(crate) fn with_journal(
+        limits: Limits,
+        session_expiry: Duration,
+        dir: &std::path::Path,
+    ) -> Result<Router, JournalError> {
+        let restored = journal::load(dir, limits.max_queued_offline)?;
+        let now = Instant::now();
+        let now_ms = crate::clock::now_millis();
+        let mut state = RouterState::default();
+        for (topic, stored) in restored.retained {
+            if state.retained.len() >= limits.max_retained_messages {
+                break;
+            }
+            if let Some((message, _)) = stored.to_message(true) {
+                state.retained.insert(topic, Arc::new(message));
+            }
+        }
+        for (client_id, stored) in restored.sessions {
+            let remaining = match stored.offline_expires_at_ms {
+                Some(at_ms) => match u64::try_from(at_ms.saturating_sub(now_ms)) {
+                    Ok(ms) if ms > 0 => Duration::from_millis(ms),
+                    _ => continue,
+                },
+                None => session_expiry,
+            };
+            let subscriptions: HashMap<String, Qos> = stored
+                .subscriptions
+                .iter()
+                .filter_map(|(filter, level)| Some((filter.clone(), Qos::from_level(*level)?)))
+                .collect();
+            for (filter, qos) in &subscriptions {
+                state
+                    .by_filter
+                    .entry(filter.clone())
+                    .or_default()
+                    .insert(client_id.clone(), *qos);
+                if has_wildcards(filter) {
+                    state.wildcard_filters.insert(filter.clone());
+                }
+            }
+            let queued = stored
+                .queued
+                .iter()
+                .filter_map(|message| message.to_message(false))
+                .map(|(message, qos)| (Arc::new(message), qos))
+                .take(limits.max_queued_offline)
+                .collect();
+            state.sessions.insert(
+                client_id,
+                SessionState {
+                    session_identifier: stored.session_identifier,
+                    subscriptions,
+                    connection: None,
+                    persistent: true,
+                    offline_expires_at: Some(now + remaining),
+                    queued,
+                },
+            );
+        }
+        let mut router = Router::new(limits, session_expiry);
+        let records = router.snapshot(&state, now);
+        router.journal = Some(Journal::open(dir, records)?);
+        router.state = Mutex::new(state);
+        Ok(router)
+    }
+
+    /// Waits until every change so far is written to the journal (shutdown).
+    pub(crate) async fn flush_journal(&self) {
+        if let Some(journal) = &self.journal {
+            journal.flush().await;
+        }
+    }
+
+    /// The records that recreate the durable part of `state`: retained messages and live persistent sessions.
+    fn snapshot(&self, state: &RouterState, now: Instant) -> Vec<Record> {
+        let retained = state.retained.values().map(|message| Record::Retain {
+            message: StoredMessage::from_message(message, message.qos),
+        });
+        let sessions = state
+            .sessions
+            .iter()
+            .filter(|(_, session)| session.persistent && !session.is_expired(now))
+            .map(|(client_id, session)| Record::Session {
+                session: stored_session(client_id, session, now),
+            });
+        retained.chain(sessions).collect()
+    }
+
+    /// Appends `record`, and compacts the journal when it has grown enough (under the router's lock, so the
+    /// snapshot and the records around it stay in order).
+    fn journal(&self, state: &RouterState, record: Record, now: Instant) {
+        let Some(journal) = &self.journal else {
+            return;
+        };
+        journal.append(&record);
+        if journal.wants_compaction() {
+            journal.compact(&self.snapshot(state, now));
+        }
+    }
+
+    /// Journals the whole state of `client_id`'s session when it is persistent.
+    fn journal_session(&self, state: &RouterState, client_id: &str, now: Instant) {
+        if self.journal.is_none() {
+            return;
+        }
+        if let Some(session) = state.sessions.get(client_id)
+            && session.persistent
+        {
+            let record = Record::Session {
+                session: stored_session(client_id, session, now),
+            };
+            self.journal(state, record, now);
         }
     }
 
@@ -156,6 +279,10 @@ impl Router {
     ) -> ConnectOutcome {
         let mut state = self.lock();
         let mut resume = false;
+        let was_persistent = state
+            .sessions
+            .get(client_id)
+            .is_some_and(|session| session.persistent);
         if let Some(existing) = state.sessions.get_mut(client_id) {
             let expired = existing.is_expired(now);
             if let Some(old) = existing.connection.take() {
@@ -176,9 +303,12 @@ impl Router {
             }
             session.connection = Some(link);
             session.offline_expires_at = None;
+            let session_identifier = session.session_identifier.clone();
+            // The queue went to the connection: the journal's copy is replaced by the empty one.
+            self.journal_session(&state, client_id, now);
             return ConnectOutcome {
                 session_present: true,
-                session_identifier: session.session_identifier.clone(),
+                session_identifier,
             };
         }
         state.remove_session(client_id);
@@ -193,6 +323,14 @@ impl Router {
                 queued: VecDeque::new(),
             },
         );
+        if !clean_session {
+            self.journal_session(&state, client_id, now);
+        } else if was_persistent {
+            let record = Record::DropSession {
+                client_id: client_id.to_owned(),
+            };
+            self.journal(&state, record, now);
+        }
         ConnectOutcome {
             session_present: false,
             session_identifier: new_session_identifier,
@@ -232,6 +370,7 @@ impl Router {
                         session.queued.push_front(entry);
                     }
                     session.queued.truncate(self.limits.max_queued_offline);
+                    self.journal_session(state, client_id, now);
                 } else {
                     state.remove_session(client_id);
                 }
@@ -269,11 +408,15 @@ impl Router {
             return Err(SubscribeRefusal::TooManySubscriptions);
         }
         session.subscriptions.insert(filter.to_owned(), qos);
+        let persistent = session.persistent;
         state
             .by_filter
             .entry(filter.to_owned())
             .or_default()
             .insert(client_id.to_owned(), qos);
+        if persistent {
+            self.journal_session(state, client_id, Instant::now());
+        }
         if has_wildcards(filter) {
             state.wildcard_filters.insert(filter.to_owned());
             return Ok(None);
@@ -286,7 +429,11 @@ impl Router {
         if let Some(session) = state.sessions.get_mut(client_id)
             && session.subscriptions.remove(filter).is_some()
         {
+            let persistent = session.persistent;
             state.remove_filter_entry(filter, client_id);
+            if persistent {
+                self.journal_session(&state, client_id, Instant::now());
+            }
         }
     }
 
@@ -311,11 +458,30 @@ impl Router {
         let state = &mut *state;
         if message.retain && !topic.starts_with('$') {
             if message.payload.is_empty() {
-                state.retained.remove(topic);
+                if state.retained.remove(topic).is_some() {
+                    let record = Record::Unretain {
+                        topic: topic.to_owned(),
+                    };
+                    self.journal(state, record, now);
+                }
+            } else if state.retained.len() >= self.limits.max_retained_messages
+                && !state.retained.contains_key(topic)
+            {
+                // AWS throttles retained publishes over the account's quota (reference 6.3); the message is
+                // still delivered, only not kept.
+                tracing::warn!(
+                    topic,
+                    limit = self.limits.max_retained_messages,
+                    "retained-message limit reached; not retained"
+                );
             } else {
                 state
                     .retained
                     .insert(topic.to_owned(), Arc::clone(&message));
+                let record = Record::Retain {
+                    message: StoredMessage::from_message(&message, message.qos),
+                };
+                self.journal(state, record, now);
             }
         }
         state
@@ -354,6 +520,7 @@ impl Router {
         }
 
         let mut expired = Vec::new();
+        let mut enqueued = Vec::new();
         for (client_id, granted) in targets {
             let Some(session) = state.sessions.get_mut(&client_id) else {
                 continue;
@@ -373,12 +540,21 @@ impl Router {
                         && session.queued.len() < self.limits.max_queued_offline
                     {
                         session.queued.push_back((Arc::clone(&message), qos));
+                        enqueued.push(client_id);
                     }
                 }
             }
         }
+        for client_id in enqueued {
+            let record = Record::Enqueue {
+                client_id,
+                message: StoredMessage::from_message(&message, Qos::AtLeastOnce),
+            };
+            self.journal(state, record, now);
+        }
         for client_id in expired {
             state.remove_session(&client_id);
+            self.journal(state, Record::DropSession { client_id }, now);
         }
     }
 
@@ -535,10 +711,20 @@ impl Router {
         else {
             return false;
         };
+        let dropped_persistent = clean_session && session.persistent;
         if clean_session {
             // The session's own disconnect then discards it instead of keeping it (Router::disconnect).
             session.persistent = false;
         }
+        if dropped_persistent {
+            let record = Record::DropSession {
+                client_id: client_id.to_owned(),
+            };
+            self.journal(&state, record, now);
+        }
+        let Some(session) = state.sessions.get(client_id) else {
+            return true;
+        };
         match &session.connection {
             Some(link) => {
                 let _ = link.outbox.send(ToSession::Close {
@@ -590,6 +776,30 @@ impl Router {
                 disconnect_reason: None,
             },
         }
+    }
+}
+
+fn stored_session(client_id: &str, session: &SessionState, now: Instant) -> StoredSession {
+    let now_ms = crate::clock::now_millis();
+    let mut subscriptions: Vec<_> = session
+        .subscriptions
+        .iter()
+        .map(|(filter, qos)| (filter.clone(), qos.level()))
+        .collect();
+    subscriptions.sort();
+    StoredSession {
+        client_id: client_id.to_owned(),
+        session_identifier: session.session_identifier.clone(),
+        subscriptions,
+        offline_expires_at_ms: session.offline_expires_at.map(|at| {
+            let remaining = at.saturating_duration_since(now).as_millis();
+            now_ms.saturating_add(i64::try_from(remaining).unwrap_or(i64::MAX))
+        }),
+        queued: session
+            .queued
+            .iter()
+            .map(|(message, qos)| StoredMessage::from_message(message, *qos))
+            .collect(),
     }
 }
 
@@ -884,5 +1094,113 @@ mod tests {
         router.connect("lamp", true, named, "s".into(), now);
         assert!(router.thing_connectivity("lamp").connected);
         assert!(!router.thing_connectivity("lamp-app").connected);
+    }
+
+    #[tokio::test]
+    async fn a_journaled_router_restores_retained_messages_and_unexpired_sessions() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = Instant::now();
+        {
+            let router =
+                Router::with_journal(Limits::default(), Duration::from_secs(60), dir.path())
+                    .unwrap();
+            router.publish(message("kept", "k", Qos::AtLeastOnce, true), now);
+            router.publish(message("cleared", "c", Qos::AtLeastOnce, true), now);
+            router.publish(message("cleared", "", Qos::AtLeastOnce, true), now);
+            let (p, _p_rx) = link(1);
+            router.connect("p", false, p, "sp".into(), now);
+            router.subscribe("p", "t/+", Qos::AtLeastOnce).unwrap();
+            router.disconnect("p", 1, Vec::new(), &DisconnectReason::ConnectionLost, now);
+            router.publish(message("t/1", "queued", Qos::AtLeastOnce, false), now);
+            // Connected when the process "dies": restored offline, expiry from the restart.
+            let (q, _q_rx) = link(2);
+            router.connect("q", false, q, "sq".into(), now);
+            // A clean session is never journaled.
+            let (c, _c_rx) = link(3);
+            router.connect("c", true, c, "sc".into(), now);
+            router.flush_journal().await;
+        }
+        let router =
+            Router::with_journal(Limits::default(), Duration::from_secs(60), dir.path()).unwrap();
+        assert_eq!(router.retained("kept").unwrap().payload, "k");
+        assert!(router.retained("cleared").is_none());
+        assert_eq!(router.subscriptions("p", now).unwrap().len(), 1);
+        assert!(router.subscriptions("q", now).is_some());
+        assert!(router.subscriptions("c", now).is_none());
+        let (p, mut p_rx) = link(4);
+        let outcome = router.connect("p", false, p, "new".into(), now);
+        assert!(outcome.session_present);
+        assert_eq!(outcome.session_identifier, "sp");
+        assert_eq!(
+            delivered(&mut p_rx),
+            vec![("t/1".into(), Qos::AtLeastOnce, false)]
+        );
+
+        // A session whose expiry passed while the emulator was down is not restored.
+        drop(router);
+        let short =
+            Router::with_journal(Limits::default(), Duration::from_millis(1), dir.path()).unwrap();
+        let (q, _q_rx) = link(5);
+        short.connect("q", false, q, "sq2".into(), Instant::now());
+        short.disconnect(
+            "q",
+            5,
+            Vec::new(),
+            &DisconnectReason::ConnectionLost,
+            Instant::now(),
+        );
+        short.flush_journal().await;
+        drop(short);
+        std::thread::sleep(Duration::from_millis(5));
+        let after =
+            Router::with_journal(Limits::default(), Duration::from_secs(60), dir.path()).unwrap();
+        assert!(after.subscriptions("q", Instant::now()).is_none());
+    }
+
+    #[tokio::test]
+    async fn the_journal_stays_bounded_when_one_topic_is_rewritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let router =
+            Router::with_journal(Limits::default(), Duration::from_secs(60), dir.path()).unwrap();
+        let payload = "x".repeat(64 * 1024);
+        let now = Instant::now();
+        // About 27 MB of appends, well over the 16 MB compaction threshold.
+        for _ in 0..310 {
+            router.publish(message("big", &payload, Qos::AtMostOnce, true), now);
+        }
+        router.flush_journal().await;
+        let size = std::fs::metadata(dir.path().join("journal.jsonl"))
+            .unwrap()
+            .len();
+        assert!(
+            size < super::journal::COMPACT_ABOVE_MIN_BYTES,
+            "compacted to about one message and what followed: {size} bytes"
+        );
+        drop(router);
+        let restored =
+            Router::with_journal(Limits::default(), Duration::from_secs(60), dir.path()).unwrap();
+        assert_eq!(
+            restored.retained("big").unwrap().payload.len(),
+            payload.len()
+        );
+    }
+
+    #[test]
+    fn retained_messages_beyond_the_limit_are_delivered_but_not_kept() {
+        let limits = Limits {
+            max_retained_messages: 1,
+            ..Limits::default()
+        };
+        let router = Router::new(limits, Duration::from_secs(60));
+        let now = Instant::now();
+        router.publish(message("a", "1", Qos::AtMostOnce, true), now);
+        router.publish(message("b", "2", Qos::AtMostOnce, true), now);
+        router.publish(message("a", "3", Qos::AtMostOnce, true), now);
+        assert!(router.retained("b").is_none());
+        assert_eq!(
+            router.retained("a").unwrap().payload,
+            "3",
+            "replacing stays possible"
+        );
     }
 }
