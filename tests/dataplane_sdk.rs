@@ -903,6 +903,15 @@ async fn retained_messages_and_persistent_sessions_survive_a_restart() {
         "data/lamp/cmd",
         "the offline session was restored"
     );
+    let offline = emulator
+        .client
+        .get_connection()
+        .client_id("lamp")
+        .send()
+        .await
+        .unwrap();
+    assert!(!offline.connected() && !offline.clean_session());
+    assert_eq!(offline.session_expiry(), 3600);
 
     let mut connect = rumqttc::mqttbytes::v4::Connect::new("lamp");
     connect.clean_session = false;

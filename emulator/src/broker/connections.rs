@@ -140,9 +140,11 @@ pub struct ConnectionInfo {
     pub connected: bool,
     pub clean_session: bool,
     pub thing_name: Option<String>,
-    pub source: SocketAddr,
-    pub target: SocketAddr,
-    pub keep_alive_secs: u16,
+    /// The socket and keep-alive of the last connection; `None` for a persistent session restored from the
+    /// journal whose connection was before the restart.
+    pub source: Option<SocketAddr>,
+    pub target: Option<SocketAddr>,
+    pub keep_alive_secs: Option<u16>,
     /// Present only while connected.
     pub connected_since_ms: Option<i64>,
     /// Present only while disconnected (and for 30 minutes after the disconnect).

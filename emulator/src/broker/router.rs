@@ -642,33 +642,37 @@ impl Router {
                 connected: true,
                 clean_session: facts.clean_session,
                 thing_name: facts.thing_name.clone(),
-                source: facts.source,
-                target: facts.target,
-                keep_alive_secs: facts.keep_alive_secs,
+                source: Some(facts.source),
+                target: Some(facts.target),
+                keep_alive_secs: Some(facts.keep_alive_secs),
                 connected_since_ms: Some(facts.connected_since_ms),
                 disconnected_since_ms: None,
                 disconnect_reason: None,
                 session_expiry_secs: expiry_secs(!facts.clean_session),
             });
         }
-        let departure = state.departures.of_client(client_id)?;
-        let recent = now_ms.saturating_sub(departure.at_ms) <= DISCONNECTED_VISIBLE_MS;
-        if session.is_none() && !recent {
+        let departure = state.departures.of_client(client_id);
+        let recent = departure
+            .filter(|departure| now_ms.saturating_sub(departure.at_ms) <= DISCONNECTED_VISIBLE_MS);
+        let persistent = session.is_some_and(|session| session.persistent);
+        if !persistent && recent.is_none() {
             return None;
         }
-        let facts = &departure.facts;
+        // An offline persistent session restored from the journal has no departure: its connection was
+        // before the restart, so only what the session itself says is known.
+        let facts = departure.map(|departure| &departure.facts);
         Some(ConnectionInfo {
             client_id: client_id.to_owned(),
             connected: false,
-            clean_session: facts.clean_session,
-            thing_name: facts.thing_name.clone(),
-            source: facts.source,
-            target: facts.target,
-            keep_alive_secs: facts.keep_alive_secs,
+            clean_session: !persistent && facts.is_none_or(|facts| facts.clean_session),
+            thing_name: facts.and_then(|facts| facts.thing_name.clone()),
+            source: facts.map(|facts| facts.source),
+            target: facts.map(|facts| facts.target),
+            keep_alive_secs: facts.map(|facts| facts.keep_alive_secs),
             connected_since_ms: None,
-            disconnected_since_ms: recent.then_some(departure.at_ms),
-            disconnect_reason: recent.then(|| departure.reason.clone()),
-            session_expiry_secs: expiry_secs(session.is_some_and(|session| session.persistent)),
+            disconnected_since_ms: recent.map(|departure| departure.at_ms),
+            disconnect_reason: recent.map(|departure| departure.reason.clone()),
+            session_expiry_secs: expiry_secs(persistent),
         })
     }
 
@@ -1127,6 +1131,11 @@ mod tests {
         assert_eq!(router.subscriptions("p", now).unwrap().len(), 1);
         assert!(router.subscriptions("q", now).is_some());
         assert!(router.subscriptions("c", now).is_none());
+        let restored = router
+            .connection_info("p", now, crate::clock::now_millis())
+            .unwrap();
+        assert!(!restored.connected && !restored.clean_session);
+        assert_eq!((restored.source, restored.disconnect_reason), (None, None));
         let (p, mut p_rx) = link(4);
         let outcome = router.connect("p", false, p, "new".into(), now);
         assert!(outcome.session_present);

@@ -94,7 +94,9 @@ pub(crate) async fn get_connection(
     if let Some(thing) = info.thing_name {
         body.insert("thingName".into(), json!(thing));
     }
-    body.insert("keepAliveDuration".into(), json!(info.keep_alive_secs));
+    if let Some(keep_alive) = info.keep_alive_secs {
+        body.insert("keepAliveDuration".into(), json!(keep_alive));
+    }
     body.insert("sessionExpiry".into(), json!(info.session_expiry_secs));
     if let Some(since) = info.connected_since_ms {
         body.insert("connectedSince".into(), json!(since));
@@ -105,11 +107,11 @@ pub(crate) async fn get_connection(
     if let Some(reason) = info.disconnect_reason {
         body.insert("disconnectReason".into(), json!(reason.as_str()));
     }
-    if include_socket {
-        body.insert("sourceIp".into(), json!(info.source.ip().to_string()));
-        body.insert("sourcePort".into(), json!(info.source.port()));
-        body.insert("targetIp".into(), json!(info.target.ip().to_string()));
-        body.insert("targetPort".into(), json!(info.target.port()));
+    if include_socket && let (Some(source), Some(target)) = (info.source, info.target) {
+        body.insert("sourceIp".into(), json!(source.ip().to_string()));
+        body.insert("sourcePort".into(), json!(source.port()));
+        body.insert("targetIp".into(), json!(target.ip().to_string()));
+        body.insert("targetPort".into(), json!(target.port()));
     }
     Ok(ok_json(&Value::Object(body)))
 }
