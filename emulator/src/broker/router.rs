@@ -1212,4 +1212,63 @@ mod tests {
             "replacing stays possible"
         );
     }
+
+    /// A measurement, not a check: `cargo test -p iot-emulator --lib journal_cost -- --ignored --nocapture`.
+    #[tokio::test]
+    #[ignore = "measurement; prints numbers"]
+    async fn journal_cost() {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = Limits::default();
+        let router =
+            Router::with_journal(limits.clone(), Duration::from_secs(3600), dir.path()).unwrap();
+        let payload = "x".repeat(1024);
+        let now = Instant::now();
+        let started = Instant::now();
+        for index in 0..10_000 {
+            router.publish(
+                message(
+                    &format!("data/{index}/state"),
+                    &payload,
+                    Qos::AtLeastOnce,
+                    true,
+                ),
+                now,
+            );
+        }
+        for index in 0..1_000 {
+            let (link, _rx) = link(index);
+            let client = format!("c{index}");
+            router.connect(&client, false, link, "s".into(), now);
+            router
+                .subscribe(&client, &format!("cmd/{index}"), Qos::AtLeastOnce)
+                .unwrap();
+            router.disconnect(
+                &client,
+                index,
+                Vec::new(),
+                &DisconnectReason::ConnectionLost,
+                now,
+            );
+        }
+        for index in 0..1_000 {
+            router.publish(
+                message(&format!("cmd/{index}"), "q", Qos::AtLeastOnce, false),
+                now,
+            );
+        }
+        router.flush_journal().await;
+        let written = started.elapsed();
+        let size = std::fs::metadata(dir.path().join("journal.jsonl"))
+            .unwrap()
+            .len();
+        drop(router);
+        let started = Instant::now();
+        let restored = Router::with_journal(limits, Duration::from_secs(3600), dir.path()).unwrap();
+        let restore = started.elapsed();
+        assert_eq!(restored.retained_page(None, 200).0.len(), 200);
+        println!(
+            "journal: 10,000 retained (1 KiB) + 1,000 persistent sessions with 1 queued message: \
+             written in {written:?}, {size} bytes, restored (replay + compaction) in {restore:?}"
+        );
+    }
 }
