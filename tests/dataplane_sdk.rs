@@ -10,11 +10,14 @@ use aws_sdk_iotdataplane::error::ProvideErrorMetadata;
 use aws_sdk_iotdataplane::primitives::Blob;
 use aws_sdk_iotdataplane::types::PayloadFormatIndicator;
 use base64::Engine;
+use iot_emulator::broker::Broker;
 use iot_emulator::dataplane::DataPlane;
 use iot_emulator::shadow::{
     Publisher, QoS, RecordingPublisher, SHADOW_RESPONSE_QOS, ShadowService, ShadowStore,
 };
+use rumqttc::mqttbytes::QoS as MqttQos;
 use serde_json::{Value, json};
+use system_tests::broker_support::{RawClient, Received, TestBroker, WAIT};
 use system_tests::http_support::ServedRouter;
 
 struct Emulator {
@@ -25,12 +28,21 @@ struct Emulator {
 
 impl Emulator {
     async fn start() -> Self {
+        Self::start_over(None).await
+    }
+
+    /// The data plane over a real broker's sessions (the connection and retained-message operations).
+    async fn start_over(broker: Option<Broker>) -> Self {
         let publisher = Arc::new(RecordingPublisher::new());
         let shadows = Arc::new(ShadowService::new(
             ShadowStore::in_memory(),
             publisher.clone() as Arc<dyn Publisher>,
         ));
-        let router = DataPlane::new(shadows, publisher.clone()).router();
+        let mut plane = DataPlane::new(shadows, publisher.clone());
+        if let Some(broker) = broker {
+            plane = plane.with_broker(broker);
+        }
+        let router = plane.router();
         let served = ServedRouter::start(router).await;
         let config = aws_sdk_iotdataplane::Config::builder()
             .behavior_version(BehaviorVersion::latest())
@@ -416,6 +428,23 @@ async fn publish_forwards_topic_payload_and_options() {
         .unwrap_err()
         .into_service_error();
     assert_eq!(too_large.code(), Some("RequestEntityTooLargeException"));
+
+    // Topics only AWS publishes on (reference 1.1, 3.2, 6.2): 403, and nothing reaches the broker.
+    for topic in [
+        "$aws/events/presence/connected/ghost",
+        "$aws/things/pi-1/shadow/update/accepted",
+        "$aws/things/pi-1/shadow/name/config/update/delta",
+    ] {
+        let forbidden = client
+            .publish()
+            .topic(topic)
+            .payload(Blob::new(r#"{"clientId":"ghost"}"#))
+            .send()
+            .await
+            .unwrap_err()
+            .into_service_error();
+        assert_eq!(forbidden.code(), Some("ForbiddenException"), "{topic}");
+    }
     assert!(emulator.publisher.take().is_empty());
     emulator.stop().await;
 }
@@ -449,4 +478,462 @@ async fn raw_request(emulator: &Emulator, request_line: &str) -> String {
     let mut response = String::new();
     stream.read_to_string(&mut response).await.unwrap();
     response
+}
+
+#[tokio::test]
+async fn retained_messages_are_read_from_the_broker() {
+    let broker = TestBroker::start().await;
+    let emulator = Emulator::start_over(Some(broker.broker().clone())).await;
+    let client = &emulator.client;
+    let device = broker.device("lamp");
+    let mut lamp = RawClient::connect(broker.port(), &device).await;
+    for (topic, payload) in [("data/lamp/state", "on"), ("data/lamp/a", "12345")] {
+        assert!(matches!(
+            lamp.publish(topic, payload.as_bytes(), MqttQos::AtLeastOnce, true)
+                .await,
+            Received::Packet(_)
+        ));
+    }
+    let before = iot_emulator::broker::now_millis();
+
+    let got = client
+        .get_retained_message()
+        .topic("data/lamp/state")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.topic(), Some("data/lamp/state"));
+    assert_eq!(got.payload().unwrap().as_ref(), b"on");
+    assert_eq!(got.qos(), 1);
+    assert!(got.last_modified_time() > 0 && got.last_modified_time() <= before);
+    assert!(got.user_properties().is_none());
+
+    let first = client
+        .list_retained_messages()
+        .max_results(1)
+        .send()
+        .await
+        .unwrap();
+    let summary = &first.retained_topics()[0];
+    assert_eq!(
+        (summary.topic(), summary.payload_size(), summary.qos()),
+        (Some("data/lamp/a"), 5, 1)
+    );
+    let second = client
+        .list_retained_messages()
+        .next_token(first.next_token().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(second.retained_topics()[0].topic(), Some("data/lamp/state"));
+    assert_eq!(second.next_token(), None);
+
+    let missing = client
+        .get_retained_message()
+        .topic("data/lamp/none")
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(missing.is_resource_not_found_exception(), "{missing:?}");
+    let bad_page = client
+        .list_retained_messages()
+        .max_results(201)
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(bad_page.is_invalid_request_exception(), "{bad_page:?}");
+
+    lamp.disconnect().await;
+    emulator.stop().await;
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn connections_are_read_and_deleted_through_the_brokers_sessions() {
+    let broker = TestBroker::start().await;
+    let emulator = Emulator::start_over(Some(broker.broker().clone())).await;
+    let client = &emulator.client;
+    let device = broker.device("lamp");
+    let mut lamp = RawClient::connect_options(broker.port(), &device, |connect| {
+        connect.clean_session = false;
+        connect.keep_alive = 45;
+    })
+    .await;
+    lamp.subscribe_ok("data/lamp/cmd", MqttQos::AtLeastOnce)
+        .await;
+    lamp.subscribe_ok("device/lamp/+", MqttQos::AtMostOnce)
+        .await;
+
+    let connection = client
+        .get_connection()
+        .client_id("lamp")
+        .send()
+        .await
+        .unwrap();
+    assert!(connection.connected());
+    assert!(!connection.clean_session());
+    assert_eq!(connection.client_id(), Some("lamp"));
+    assert_eq!(connection.thing_name(), Some("lamp"));
+    assert_eq!(connection.keep_alive_duration(), 45);
+    assert_eq!(connection.session_expiry(), 3600);
+    assert!(connection.connected_since() > 0);
+    assert_eq!(
+        connection.source_ip(),
+        None,
+        "socket information only on request"
+    );
+    let with_socket = client
+        .get_connection()
+        .client_id("lamp")
+        .include_socket_information(true)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(with_socket.source_ip(), Some("127.0.0.1"));
+    assert_eq!(with_socket.target_port(), i32::from(broker.port()));
+    assert!(with_socket.source_port() > 0);
+
+    let page = client
+        .list_subscriptions()
+        .client_id("lamp")
+        .max_results(1)
+        .send()
+        .await
+        .unwrap();
+    let filters =
+        |output: &aws_sdk_iotdataplane::operation::list_subscriptions::ListSubscriptionsOutput| {
+            output
+                .subscriptions()
+                .iter()
+                .map(|summary| (summary.topic_filter().to_owned(), summary.qos()))
+                .collect::<Vec<_>>()
+        };
+    assert_eq!(filters(&page), [("data/lamp/cmd".to_owned(), 1)]);
+    let rest = client
+        .list_subscriptions()
+        .client_id("lamp")
+        .next_token(page.next_token().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(filters(&rest), [("device/lamp/+".to_owned(), 0)]);
+    assert_eq!(rest.next_token(), None);
+
+    // DeleteConnection keeps the persistent session unless cleanSession=true (reference 3.10, 6.4).
+    client
+        .delete_connection()
+        .client_id("lamp")
+        .prevent_will_message(true)
+        .send()
+        .await
+        .unwrap();
+    lamp.expect_closed(WAIT).await;
+    let after = wait_until_disconnected(client, "lamp").await;
+    assert_eq!(after.disconnect_reason(), Some("API_INITIATED_DISCONNECT"));
+    assert!(after.disconnected_since() > 0);
+    assert!(!after.clean_session());
+    let kept = client
+        .list_subscriptions()
+        .client_id("lamp")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(kept.subscriptions().len(), 2, "offline persistent session");
+    client
+        .delete_connection()
+        .client_id("lamp")
+        .clean_session(true)
+        .send()
+        .await
+        .unwrap();
+    for error in [
+        client
+            .list_subscriptions()
+            .client_id("lamp")
+            .send()
+            .await
+            .unwrap_err()
+            .into_service_error()
+            .code()
+            .map(str::to_owned),
+        client
+            .delete_connection()
+            .client_id("lamp")
+            .send()
+            .await
+            .unwrap_err()
+            .into_service_error()
+            .code()
+            .map(str::to_owned),
+        client
+            .get_connection()
+            .client_id("never-seen")
+            .send()
+            .await
+            .unwrap_err()
+            .into_service_error()
+            .code()
+            .map(str::to_owned),
+    ] {
+        assert_eq!(error.as_deref(), Some("ResourceNotFoundException"));
+    }
+    let invalid = client
+        .get_connection()
+        .client_id("$reserved")
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(invalid.is_invalid_request_exception(), "{invalid:?}");
+
+    emulator.stop().await;
+    broker.stop().await;
+}
+
+async fn wait_until_disconnected(
+    client: &Client,
+    client_id: &str,
+) -> aws_sdk_iotdataplane::operation::get_connection::GetConnectionOutput {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let output = client
+            .get_connection()
+            .client_id(client_id)
+            .send()
+            .await
+            .unwrap();
+        if !output.connected() {
+            return output;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "still connected");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn direct_messages_reach_one_client_and_wait_for_its_puback() {
+    let broker = TestBroker::start().await;
+    let emulator = Emulator::start_over(Some(broker.broker().clone())).await;
+    let client = emulator.client.clone();
+    let device = broker.device("lamp");
+    let mut lamp = RawClient::connect(broker.port(), &device).await;
+
+    // No subscription needed; with confirmation the call returns after the client's PUBACK.
+    let sender = client.clone();
+    let sent = tokio::spawn(async move {
+        sender
+            .send_direct_message()
+            .client_id("lamp")
+            .topic("device/lamp/direct")
+            .confirmation(true)
+            .payload(Blob::new("hello"))
+            .send()
+            .await
+    });
+    let delivered = lamp.next_publish(WAIT).await.unwrap();
+    assert_eq!(&delivered.topic[..], b"device/lamp/direct");
+    assert_eq!(&delivered.payload[..], b"hello");
+    assert_eq!(delivered.qos, MqttQos::AtLeastOnce);
+    let output = sent.await.unwrap().unwrap();
+    assert_eq!(output.message(), Some("OK"));
+
+    // Without confirmation: QoS 0.
+    client
+        .send_direct_message()
+        .client_id("lamp")
+        .topic("device/lamp/direct")
+        .payload(Blob::new("fire and forget"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        lamp.next_publish(WAIT).await.unwrap().qos,
+        MqttQos::AtMostOnce
+    );
+
+    // No PUBACK within the timeout: 504.
+    let unacknowledged = client
+        .send_direct_message()
+        .client_id("lamp")
+        .topic("device/lamp/direct")
+        .confirmation(true)
+        .timeout(1)
+        .payload(Blob::new("ignored"))
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(
+        unacknowledged.is_gateway_timeout_exception(),
+        "{unacknowledged:?}"
+    );
+
+    // The receiver's iot:Receive still applies.
+    let denied = client
+        .send_direct_message()
+        .client_id("lamp")
+        .topic("data/other/x")
+        .payload(Blob::new("x"))
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(denied.is_forbidden_exception(), "{denied:?}");
+    for (client_id, topic, expect_not_found) in [
+        ("nobody", "device/nobody/x", true),
+        ("lamp", "$aws/events/presence/connected/lamp", false),
+        ("lamp", "device/lamp/#", false),
+    ] {
+        let error = client
+            .send_direct_message()
+            .client_id(client_id)
+            .topic(topic)
+            .payload(Blob::new("x"))
+            .send()
+            .await
+            .unwrap_err()
+            .into_service_error();
+        assert_eq!(
+            error.is_resource_not_found_exception(),
+            expect_not_found,
+            "{client_id} {topic}: {error:?}"
+        );
+    }
+    let bad_timeout = client
+        .send_direct_message()
+        .client_id("lamp")
+        .topic("device/lamp/direct")
+        .confirmation(true)
+        .timeout(16)
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(
+        bad_timeout.is_invalid_request_exception(),
+        "{bad_timeout:?}"
+    );
+    lamp.disconnect().await;
+    emulator.stop().await;
+    broker.stop().await;
+}
+
+/// Retained messages and persistent sessions survive a restart on the same state directory (reference 6.3,
+/// 6.4): the retained message is served to an MQTT SUBSCRIBE and to GetRetainedMessage, the offline session
+/// keeps its subscription and its queued QoS 1 message.
+#[tokio::test]
+async fn retained_messages_and_persistent_sessions_survive_a_restart() {
+    use iot_emulator::broker::{Origin, Qos};
+
+    let journal_dir = tempfile::tempdir().unwrap();
+    let config = iot_emulator::broker::BrokerConfig {
+        state_dir: Some(journal_dir.path().to_owned()),
+        ..system_tests::broker_support::test_config()
+    };
+    let first = TestBroker::start_with(config.clone()).await;
+    let device = first.device("lamp");
+    let mut lamp = RawClient::connect_options(first.port(), &device, |connect| {
+        connect.clean_session = false;
+    })
+    .await;
+    lamp.subscribe_ok("data/lamp/cmd", MqttQos::AtLeastOnce)
+        .await;
+    assert!(matches!(
+        lamp.publish("data/lamp/state", b"on", MqttQos::AtLeastOnce, true)
+            .await,
+        Received::Packet(_)
+    ));
+    lamp.disconnect().await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while first.broker().is_connected("lamp") {
+        assert!(tokio::time::Instant::now() < deadline);
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    first
+        .broker()
+        .publish_internal(
+            "data/lamp/cmd",
+            "while you were away",
+            Qos::AtLeastOnce,
+            false,
+            Origin::Service {
+                name: "test".into(),
+            },
+        )
+        .unwrap();
+
+    // Restart: same registry, CA and broker state directory, a new process-worth of broker.
+    let TestBroker {
+        running,
+        registry,
+        ca,
+        state,
+    } = first;
+    running.shutdown().await;
+    let running = iot_emulator::broker::Broker::start(config, registry.clone(), &ca)
+        .await
+        .unwrap();
+    let second = TestBroker {
+        running,
+        registry,
+        ca,
+        state,
+    };
+    let emulator = Emulator::start_over(Some(second.broker().clone())).await;
+
+    let retained = emulator
+        .client
+        .get_retained_message()
+        .topic("data/lamp/state")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(retained.payload().unwrap().as_ref(), b"on");
+    let subscriptions = emulator
+        .client
+        .list_subscriptions()
+        .client_id("lamp")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        subscriptions.subscriptions()[0].topic_filter(),
+        "data/lamp/cmd",
+        "the offline session was restored"
+    );
+    let offline = emulator
+        .client
+        .get_connection()
+        .client_id("lamp")
+        .send()
+        .await
+        .unwrap();
+    assert!(!offline.connected() && !offline.clean_session());
+    assert_eq!(offline.session_expiry(), 3600);
+
+    let mut connect = rumqttc::mqttbytes::v4::Connect::new("lamp");
+    connect.clean_session = false;
+    connect.keep_alive = 60;
+    let (client, connack) = RawClient::connect_with(second.port(), &device, connect).await;
+    match connack {
+        Received::Packet(rumqttc::mqttbytes::v4::Packet::ConnAck(ack)) => {
+            assert!(ack.session_present, "the persistent session is resumed")
+        }
+        other => panic!("{other:?}"),
+    }
+    let mut lamp = client.unwrap();
+    let queued = lamp.next_publish(WAIT).await.unwrap();
+    assert_eq!(&queued.topic[..], b"data/lamp/cmd");
+    assert_eq!(&queued.payload[..], b"while you were away");
+    lamp.subscribe_ok("data/lamp/state", MqttQos::AtLeastOnce)
+        .await;
+    let retained = lamp.next_publish(WAIT).await.unwrap();
+    assert!(retained.retain, "sent as a retained message on SUBSCRIBE");
+    assert_eq!(&retained.payload[..], b"on");
+
+    lamp.disconnect().await;
+    emulator.stop().await;
+    second.stop().await;
 }

@@ -464,3 +464,40 @@ async fn a_non_json_will_goes_to_the_rule_error_action() {
     assert!(by_source(&records, "will").is_empty(), "{records:?}");
     stack.stop().await;
 }
+
+/// A forged lifecycle event through HTTP Publish (issue 12): AWS alone publishes on `$aws/events/...`
+/// (reference 1.1, 6.2), so the data plane answers 403 and neither the presence rule nor the reconciler runs:
+/// a thing that never connected is not shown as connected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_connected_event_over_http_is_forbidden_and_reaches_no_rule() {
+    let stack = Stack::start().await;
+    let forged = json!({"clientId": "ghost", "timestamp": 1_700_000_000_000_i64, "eventType": "connected",
+                        "sessionIdentifier": "s", "principalIdentifier": "p", "versionNumber": 0});
+    let error = stack
+        .data
+        .publish()
+        .topic("$aws/events/presence/connected/ghost")
+        .qos(1)
+        .payload(aws_sdk_iotdataplane::primitives::Blob::new(
+            forged.to_string().into_bytes(),
+        ))
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    // Publish's model lists no ForbiddenException, so the SDK reports it by code (an unhandled error).
+    assert_eq!(
+        aws_sdk_iotdataplane::error::ProvideErrorMetadata::code(&error),
+        Some("ForbiddenException"),
+        "{error:?}"
+    );
+    // The reconciler would have written the shadow well within this time.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(stack.shadow("ghost", Some("connectivity")).await.is_none());
+    assert_eq!(
+        stack.emulator.lambda().cold_starts("shadow-reconciler"),
+        Some(0),
+        "the reconciler was never invoked"
+    );
+    stack.stop().await;
+}

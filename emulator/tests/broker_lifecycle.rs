@@ -294,3 +294,66 @@ async fn injected_reordering_delivers_disconnected_before_connected() {
     );
     broker.stop().await;
 }
+
+/// `Broker::thing_connectivity` (for GetThingConnectivityData): connected while a client named after the thing,
+/// or associated with it exclusively, is connected; afterwards the time and reason of its disconnect.
+#[tokio::test]
+async fn thing_connectivity_follows_the_things_connections() {
+    let broker = TestBroker::start().await;
+    let api = broker.broker();
+    let never = api.thing_connectivity("lamp");
+    assert_eq!(
+        (never.connected, never.timestamp_ms, never.disconnect_reason),
+        (false, None, None)
+    );
+    let device = broker.device("lamp");
+    let mut events = broker.lifecycle_events();
+    let before = iot_emulator::broker::now_millis();
+    let lamp = RawClient::connect(broker.port(), &device).await;
+    events.next_presence(WAIT).await;
+    let connected = api.thing_connectivity("lamp");
+    assert!(connected.connected);
+    assert!(connected.timestamp_ms.unwrap() >= before);
+    assert_eq!(connected.disconnect_reason, None);
+
+    lamp.drop_connection();
+    match events.next_presence(WAIT).await {
+        Some(LifecycleEvent::Disconnected(event)) => {
+            let gone = api.thing_connectivity("lamp");
+            assert!(!gone.connected);
+            assert_eq!(gone.disconnect_reason.as_deref(), Some("CONNECTION_LOST"));
+            assert!(gone.timestamp_ms.unwrap() >= connected.timestamp_ms.unwrap());
+            assert!(gone.timestamp_ms.unwrap() <= event.timestamp);
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // A certificate exclusively attached to `fan`, connecting under another client id.
+    let observer = broker.observer("observer-fan");
+    broker
+        .registry
+        .create_thing("fan", Default::default())
+        .unwrap();
+    broker
+        .registry
+        .attach_thing_principal(
+            "fan",
+            observer.certificate_id(),
+            iot_emulator::registry::AttachmentKind::ExclusiveThing,
+        )
+        .unwrap();
+    let fan = RawClient::connect(broker.port(), &observer).await;
+    assert!(api.thing_connectivity("fan").connected);
+    // The certificate's non-exclusive thing counts only when the client id is its name (reference 1.1, 4.4).
+    assert!(!api.thing_connectivity("observer-fan-thing").connected);
+    fan.disconnect().await;
+    events.next_presence(WAIT).await;
+    events.next_presence(WAIT).await;
+    let fan_gone = api.thing_connectivity("fan");
+    assert!(!fan_gone.connected);
+    assert_eq!(
+        fan_gone.disconnect_reason.as_deref(),
+        Some("CLIENT_INITIATED_DISCONNECT")
+    );
+    broker.stop().await;
+}

@@ -108,13 +108,26 @@ async fn topic_and_subscription_limits() {
         .await;
     client.expect_closed(WAIT).await;
 
+    // Nor shadow responses, which only the shadow service publishes (reference 3.2, 6.2): refused as a topic
+    // before any policy is consulted (the observer's policy would deny it with AUTH_ERROR).
+    let mut client = RawClient::connect(broker.port(), &observer).await;
+    client
+        .publish(
+            "$aws/things/lamp/shadow/update/accepted",
+            b"{}",
+            QoS::AtMostOnce,
+            false,
+        )
+        .await;
+    client.expect_closed(WAIT).await;
+
     let mut reasons = Vec::new();
     while let Some(event) = events.next_presence(Duration::from_millis(500)).await {
         if let LifecycleEvent::Disconnected(event) = event {
             reasons.push(event.disconnect_reason.unwrap());
         }
     }
-    assert_eq!(reasons, vec![DisconnectReason::ClientError; 4]);
+    assert_eq!(reasons, vec![DisconnectReason::ClientError; 5]);
     broker.stop().await;
 }
 

@@ -99,8 +99,9 @@ pub struct EmulatorConfig {
     /// Address of the HTTP APIs; port 0 picks a free port.
     pub data_plane_bind: SocketAddr,
     pub logs_bind: SocketAddr,
-    /// Shadows (`shadows/`), logs (`logs/`) and function output (`lambda/<name>.log`) live here;
-    /// `None` keeps shadows and logs in memory and lets functions log to our stderr.
+    /// Shadows (`shadows/`), logs (`logs/`), the broker's retained messages and persistent sessions
+    /// (`broker/journal.jsonl`) and function output (`lambda/<name>.log`) live here; `None` keeps them in
+    /// memory and lets functions log to our stderr.
     pub state_dir: Option<PathBuf>,
     pub stack: StackTemplate,
     pub binaries: FunctionBinaries,
@@ -199,7 +200,12 @@ impl RunningEmulator {
             }
         }
 
-        let running_broker = Broker::start(config.broker.clone(), registry, ca).await?;
+        let mut broker_config = config.broker.clone();
+        if broker_config.state_dir.is_none() {
+            // Retained messages and persistent sessions survive a restart on the same state directory.
+            broker_config.state_dir = config.state_dir.as_ref().map(|dir| dir.join("broker"));
+        }
+        let running_broker = Broker::start(broker_config, registry, ca).await?;
         let broker = running_broker.broker().clone();
         let mut tasks = Vec::new();
 
@@ -211,7 +217,8 @@ impl RunningEmulator {
         let data_plane = DataPlane::new(
             Arc::clone(&shadows),
             Arc::new(broker.service_publisher(DATA_PLANE_SERVICE_NAME)),
-        );
+        )
+        .with_broker(broker.clone());
         let (data_plane_addr, task) =
             serve("data-plane", config.data_plane_bind, data_plane.router()).await?;
         tasks.push(task);

@@ -31,6 +31,9 @@ pub struct Limits {
     pub max_inflight_outbound: usize,
     /// QoS 1 messages kept for an offline persistent session; the excess is dropped (reference 6.4).
     pub max_queued_offline: usize,
+    /// Retained messages kept (one per topic). AWS has an account quota and throttles retained publishes
+    /// beyond it (reference 6.3); here a publish to a new topic beyond the limit is delivered but not retained.
+    pub max_retained_messages: usize,
 }
 
 impl Limits {
@@ -54,6 +57,7 @@ impl Default for Limits {
             max_subscriptions_per_connection: 50,
             max_inflight_outbound: 100,
             max_queued_offline: 1000,
+            max_retained_messages: 100_000,
         }
     }
 }
@@ -103,6 +107,9 @@ pub struct BrokerConfig {
     pub subscribe_denial: SubscribeDenial,
     pub limits: Limits,
     pub lifecycle_faults: LifecycleFaults,
+    /// Where retained messages and persistent sessions are kept across restarts (`journal.jsonl`, see
+    /// `broker::journal`); `None` keeps them in memory only. `iot-emulator up` uses `<state>/broker`.
+    pub state_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for BrokerConfig {
@@ -120,6 +127,7 @@ impl Default for BrokerConfig {
             subscribe_denial: SubscribeDenial::default(),
             limits: Limits::default(),
             lifecycle_faults: LifecycleFaults::default(),
+            state_dir: None,
         }
     }
 }

@@ -9,6 +9,8 @@
 //! [`Broker::publish_internal`]; they act with a service identity and are not subject to device policies.
 
 mod config;
+mod connections;
+mod journal;
 mod lifecycle;
 mod message;
 mod router;
@@ -20,23 +22,28 @@ mod topics;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use iot_events::DisconnectReason;
 use iot_policy::ArnScope;
 use tokio::net::TcpListener;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 pub use config::{BrokerConfig, LifecycleFaults, Limits, SubscribeDenial};
+pub use connections::{
+    ConnectionInfo, DISCONNECTED_VISIBLE_MS, DirectMessageError, RetainedSummary, ThingConnectivity,
+};
+pub use journal::JournalError;
 pub use message::{Message, Origin, Qos};
 pub use services::ServicePublisher;
-pub use topics::TopicError;
+pub use topics::{TopicError, check_client_topic_name};
 
 use crate::identity::{self, EmulatorCa, IdentityError};
 use crate::registry::Registry;
+use connections::DirectOutcome;
 use lifecycle::Lifecycle;
 use router::{Router, ToSession};
 use shutdown::Shutdown;
@@ -59,6 +66,8 @@ pub enum BrokerError {
     Topic(#[from] TopicError),
     #[error("the broker has shut down")]
     ShutDown,
+    #[error(transparent)]
+    Journal(#[from] JournalError),
 }
 
 /// State shared by the accept loop, every session and the in-process API.
@@ -108,10 +117,12 @@ impl Broker {
             address: config.bind,
             source,
         })?;
-        let router = Arc::new(Router::new(
-            config.limits.clone(),
-            config.persistent_session_expiry,
-        ));
+        let router = Arc::new(match &config.state_dir {
+            Some(dir) => {
+                Router::with_journal(config.limits.clone(), config.persistent_session_expiry, dir)?
+            }
+            None => Router::new(config.limits.clone(), config.persistent_session_expiry),
+        });
         let lifecycle = Arc::new(Lifecycle::new(
             Arc::clone(&router),
             config.version_reset_after,
@@ -187,7 +198,7 @@ impl Broker {
         Ok(())
     }
 
-    /// `DeleteConnection`: disconnects `client_id` with `API_INITIATED_DISCONNECT`; its will is published unless
+    /// Disconnects `client_id` with `API_INITIATED_DISCONNECT`; its will is published unless
     /// `prevent_will_message` (reference 2.1). False when the client is not connected.
     pub fn disconnect_client(&self, client_id: &str, prevent_will_message: bool) -> bool {
         self.shared.router.send_to(
@@ -199,8 +210,40 @@ impl Broker {
         )
     }
 
+    /// `DeleteConnection` (reference 3.10): like [`Broker::disconnect_client`], and with `clean_session` the
+    /// client's persistent session (subscriptions, queued messages) is discarded too, whether it is connected or
+    /// not. False when the client has neither a connection nor a persistent session (AWS:
+    /// ResourceNotFoundException).
+    pub fn delete_connection(
+        &self,
+        client_id: &str,
+        clean_session: bool,
+        prevent_will_message: bool,
+    ) -> bool {
+        self.shared.router.delete_connection(
+            client_id,
+            clean_session,
+            prevent_will_message,
+            Instant::now(),
+        )
+    }
+
     pub fn is_connected(&self, client_id: &str) -> bool {
         self.shared.router.is_connected(client_id)
+    }
+
+    /// `GetConnection`: the client's live connection, offline persistent session, or disconnect of the last
+    /// [`DISCONNECTED_VISIBLE_MS`]; `None` when the broker knows nothing of it.
+    pub fn connection_info(&self, client_id: &str) -> Option<ConnectionInfo> {
+        self.shared
+            .router
+            .connection_info(client_id, Instant::now(), now_millis())
+    }
+
+    /// `ListSubscriptions`: the topic filters and granted QoS of the client's session, live or an offline
+    /// persistent one, sorted by filter; `None` when it has no session.
+    pub fn subscriptions(&self, client_id: &str) -> Option<Vec<(String, Qos)>> {
+        self.shared.router.subscriptions(client_id, Instant::now())
     }
 
     /// The retained message of `topic` (what `GetRetainedMessage` returns).
@@ -209,6 +252,77 @@ impl Broker {
             .router
             .retained(topic)
             .map(|message| (*message).clone())
+    }
+
+    /// `ListRetainedMessages`: up to `limit` retained messages in topic order after the topic `after`, and the
+    /// token for the next page (the last topic returned) when more follow.
+    pub fn retained_messages(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> (Vec<RetainedSummary>, Option<String>) {
+        self.shared.router.retained_page(after, limit)
+    }
+
+    /// For the control plane's `GetThingConnectivityData`: a thing is connected while a client whose id is the
+    /// thing's name, or whose certificate associates it with the thing (exclusively, or by that name:
+    /// `registry::PrincipalView::thing_for_client`), is connected; `timestamp_ms` is then when it connected.
+    /// Otherwise the last such client's disconnect gives the time and the lifecycle event's
+    /// `disconnectReason` (reference 1.4). A thing never seen since the start is `connected: false` with
+    /// neither; the control plane decides whether the thing exists.
+    pub fn thing_connectivity(&self, thing_name: &str) -> ThingConnectivity {
+        self.shared.router.thing_connectivity(thing_name)
+    }
+
+    /// `SendDirectMessage`: writes one message to the connected client `client_id` without a subscription
+    /// (QoS 1 when `confirmation`, else 0), as the service `origin`. The receiver's `iot:Receive` applies; the
+    /// message is not routed to subscribers or rules and is not retained or queued (AWS's Direct Messaging
+    /// guide). With confirmation it returns once the client's PUBACK arrives; otherwise once the message is
+    /// handed to the connection. `timeout` bounds both.
+    pub async fn send_direct_message(
+        &self,
+        client_id: &str,
+        topic: &str,
+        payload: impl Into<Bytes>,
+        confirmation: bool,
+        timeout: Duration,
+        origin: Origin,
+    ) -> Result<(), DirectMessageError> {
+        let qos = if confirmation {
+            Qos::AtLeastOnce
+        } else {
+            Qos::AtMostOnce
+        };
+        let (reply, outcome) = oneshot::channel();
+        let message = Arc::new(Message {
+            topic: topic.to_owned(),
+            payload: payload.into(),
+            qos,
+            retain: false,
+            origin,
+            is_will: false,
+            timestamp_ms: now_millis(),
+        });
+        let sent = self.shared.router.send_to(
+            client_id,
+            ToSession::Direct {
+                message,
+                qos,
+                reply,
+            },
+        );
+        if !sent {
+            return Err(DirectMessageError::NotConnected(client_id.to_owned()));
+        }
+        match tokio::time::timeout(timeout, outcome).await {
+            Ok(Ok(DirectOutcome::Delivered)) => Ok(()),
+            Ok(Ok(DirectOutcome::NotAuthorized)) => {
+                Err(DirectMessageError::NotAuthorized(topic.to_owned()))
+            }
+            Ok(Ok(DirectOutcome::Busy)) => Err(DirectMessageError::Busy),
+            Ok(Err(_)) => Err(DirectMessageError::ConnectionEnded),
+            Err(_) => Err(DirectMessageError::Timeout),
+        }
     }
 
     /// Replaces the lifecycle fault injection while running.
@@ -254,6 +368,8 @@ impl RunningBroker {
         let _ = (&mut self.accept_task).await;
         // Every session holds a sender; `recv` returns None once the last one is dropped.
         let _ = self.done_receiver.recv().await;
+        // The sessions' last changes (persistent sessions going offline) are on disk before we return.
+        self.broker.shared.router.flush_journal().await;
     }
 }
 

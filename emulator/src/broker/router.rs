@@ -2,15 +2,20 @@
 //! Publishing hands each matching session its copy; the session itself checks `iot:Receive` when it writes the
 //! message to the wire, so the check happens on every delivery (reference 4.2), queued ones included.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use iot_events::DisconnectReason;
 use iot_sql::{has_wildcards, is_basic_ingest};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::config::Limits;
+use super::connections::{
+    ConnectionFacts, ConnectionInfo, DISCONNECTED_VISIBLE_MS, Departure, Departures, DirectOutcome,
+    RetainedSummary, ThingConnectivity,
+};
+use super::journal::{self, Journal, JournalError, Record, StoredMessage, StoredSession};
 use super::message::{Message, Qos};
 
 /// What the router (or the broker's API) asks a live session to do.
@@ -22,6 +27,13 @@ pub(crate) enum ToSession {
         message: Arc<Message>,
         qos: Qos,
         retain: bool,
+    },
+    /// SendDirectMessage: write `message` to this client although it has no subscription; `iot:Receive` still
+    /// applies. `reply` gets the outcome once written (QoS 0) or acknowledged (QoS 1).
+    Direct {
+        message: Arc<Message>,
+        qos: Qos,
+        reply: oneshot::Sender<DirectOutcome>,
     },
     /// End the connection for `reason` (takeover, `DeleteConnection`).
     Close {
@@ -35,6 +47,7 @@ pub(crate) enum ToSession {
 pub(crate) struct ConnectionLink {
     pub id: u64,
     pub outbox: mpsc::UnboundedSender<ToSession>,
+    pub facts: ConnectionFacts,
 }
 
 #[derive(Debug)]
@@ -67,7 +80,9 @@ struct RouterState {
     /// The keys of `by_filter` that contain wildcards; the others are looked up by topic directly.
     wildcard_filters: HashSet<String>,
     internal: Vec<InternalSubscription>,
-    retained: HashMap<String, Arc<Message>>,
+    /// Ordered by topic, so ListRetainedMessages pages with a topic as its token.
+    retained: BTreeMap<String, Arc<Message>>,
+    departures: Departures,
 }
 
 impl RouterState {
@@ -111,6 +126,8 @@ pub(crate) struct Router {
     state: Mutex<RouterState>,
     limits: Limits,
     session_expiry: Duration,
+    /// Where retained messages and persistent sessions are kept across restarts; `None`: memory only.
+    journal: Option<Journal>,
 }
 
 impl Router {
@@ -119,6 +136,126 @@ impl Router {
             state: Mutex::new(RouterState::default()),
             limits,
             session_expiry,
+            journal: None,
+        }
+    }
+
+    /// A router whose retained messages and persistent sessions are restored from, and kept in, the journal in
+    /// `dir` (reference 6.3, 6.4: AWS keeps both across anything the client can see). Restored sessions are
+    /// offline; one that was connected when the emulator stopped without a clean shutdown starts its expiry
+    /// now; expired ones are dropped.
+    pub(crate) fn with_journal(
+        limits: Limits,
+        session_expiry: Duration,
+        dir: &std::path::Path,
+    ) -> Result<Router, JournalError> {
+        let restored = journal::load(dir, limits.max_queued_offline)?;
+        let now = Instant::now();
+        let now_ms = crate::clock::now_millis();
+        let mut state = RouterState::default();
+        for (topic, stored) in restored.retained {
+            if state.retained.len() >= limits.max_retained_messages {
+                break;
+            }
+            if let Some((message, _)) = stored.to_message(true) {
+                state.retained.insert(topic, Arc::new(message));
+            }
+        }
+        for (client_id, stored) in restored.sessions {
+            let remaining = match stored.offline_expires_at_ms {
+                Some(at_ms) => match u64::try_from(at_ms.saturating_sub(now_ms)) {
+                    Ok(ms) if ms > 0 => Duration::from_millis(ms),
+                    _ => continue,
+                },
+                None => session_expiry,
+            };
+            let subscriptions: HashMap<String, Qos> = stored
+                .subscriptions
+                .iter()
+                .filter_map(|(filter, level)| Some((filter.clone(), Qos::from_level(*level)?)))
+                .collect();
+            for (filter, qos) in &subscriptions {
+                state
+                    .by_filter
+                    .entry(filter.clone())
+                    .or_default()
+                    .insert(client_id.clone(), *qos);
+                if has_wildcards(filter) {
+                    state.wildcard_filters.insert(filter.clone());
+                }
+            }
+            let queued = stored
+                .queued
+                .iter()
+                .filter_map(|message| message.to_message(false))
+                .map(|(message, qos)| (Arc::new(message), qos))
+                .take(limits.max_queued_offline)
+                .collect();
+            state.sessions.insert(
+                client_id,
+                SessionState {
+                    session_identifier: stored.session_identifier,
+                    subscriptions,
+                    connection: None,
+                    persistent: true,
+                    offline_expires_at: Some(now + remaining),
+                    queued,
+                },
+            );
+        }
+        let mut router = Router::new(limits, session_expiry);
+        let records = router.snapshot(&state, now);
+        router.journal = Some(Journal::open(dir, records)?);
+        router.state = Mutex::new(state);
+        Ok(router)
+    }
+
+    /// Waits until every change so far is written to the journal (shutdown).
+    pub(crate) async fn flush_journal(&self) {
+        if let Some(journal) = &self.journal {
+            journal.flush().await;
+        }
+    }
+
+    /// The records that recreate the durable part of `state`: retained messages and live persistent sessions.
+    fn snapshot(&self, state: &RouterState, now: Instant) -> Vec<Record> {
+        let retained = state.retained.values().map(|message| Record::Retain {
+            message: StoredMessage::from_message(message, message.qos),
+        });
+        let sessions = state
+            .sessions
+            .iter()
+            .filter(|(_, session)| session.persistent && !session.is_expired(now))
+            .map(|(client_id, session)| Record::Session {
+                session: stored_session(client_id, session, now),
+            });
+        retained.chain(sessions).collect()
+    }
+
+    /// Appends `record`, and compacts the journal when it has grown enough (under the router's lock, so the
+    /// snapshot and the records around it stay in order).
+    fn journal(&self, state: &RouterState, record: Record, now: Instant) {
+        let Some(journal) = &self.journal else {
+            return;
+        };
+        journal.append(&record);
+        if journal.wants_compaction() {
+            journal.compact(&self.snapshot(state, now));
+        }
+    }
+
+    /// Journals the whole state of `client_id`'s session when it is persistent.
+    fn journal_session(&self, state: &RouterState, client_id: &str, now: Instant) {
+        if self.journal.is_none() {
+            return;
+        }
+        if let Some(session) = state.sessions.get(client_id)
+            && session.persistent
+        {
+            let record = Record::Session {
+                session: stored_session(client_id, session, now),
+            };
+            self.journal(state, record, now);
         }
     }
 
@@ -142,6 +279,10 @@ impl Router {
     ) -> ConnectOutcome {
         let mut state = self.lock();
         let mut resume = false;
+        let was_persistent = state
+            .sessions
+            .get(client_id)
+            .is_some_and(|session| session.persistent);
         if let Some(existing) = state.sessions.get_mut(client_id) {
             let expired = existing.is_expired(now);
             if let Some(old) = existing.connection.take() {
@@ -162,9 +303,12 @@ impl Router {
             }
             session.connection = Some(link);
             session.offline_expires_at = None;
+            let session_identifier = session.session_identifier.clone();
+            // The queue went to the connection: the journal's copy is replaced by the empty one.
+            self.journal_session(&state, client_id, now);
             return ConnectOutcome {
                 session_present: true,
-                session_identifier: session.session_identifier.clone(),
+                session_identifier,
             };
         }
         state.remove_session(client_id);
@@ -179,6 +323,14 @@ impl Router {
                 queued: VecDeque::new(),
             },
         );
+        if !clean_session {
+            self.journal_session(&state, client_id, now);
+        } else if was_persistent {
+            let record = Record::DropSession {
+                client_id: client_id.to_owned(),
+            };
+            self.journal(&state, record, now);
+        }
         ConnectOutcome {
             session_present: false,
             session_identifier: new_session_identifier,
@@ -193,14 +345,24 @@ impl Router {
         client_id: &str,
         connection_id: u64,
         unacknowledged: Vec<(Arc<Message>, Qos)>,
+        reason: &DisconnectReason,
         now: Instant,
     ) {
         let mut state = self.lock();
+        let state = &mut *state;
         let Some(session) = state.sessions.get_mut(client_id) else {
             return;
         };
         match &session.connection {
             Some(link) if link.id == connection_id => {
+                state.departures.record(
+                    client_id,
+                    Departure {
+                        facts: link.facts.clone(),
+                        at_ms: crate::clock::now_millis(),
+                        reason: reason.clone(),
+                    },
+                );
                 if session.persistent {
                     session.connection = None;
                     session.offline_expires_at = Some(now + self.session_expiry);
@@ -208,6 +370,7 @@ impl Router {
                         session.queued.push_front(entry);
                     }
                     session.queued.truncate(self.limits.max_queued_offline);
+                    self.journal_session(state, client_id, now);
                 } else {
                     state.remove_session(client_id);
                 }
@@ -245,11 +408,15 @@ impl Router {
             return Err(SubscribeRefusal::TooManySubscriptions);
         }
         session.subscriptions.insert(filter.to_owned(), qos);
+        let persistent = session.persistent;
         state
             .by_filter
             .entry(filter.to_owned())
             .or_default()
             .insert(client_id.to_owned(), qos);
+        if persistent {
+            self.journal_session(state, client_id, Instant::now());
+        }
         if has_wildcards(filter) {
             state.wildcard_filters.insert(filter.to_owned());
             return Ok(None);
@@ -262,7 +429,11 @@ impl Router {
         if let Some(session) = state.sessions.get_mut(client_id)
             && session.subscriptions.remove(filter).is_some()
         {
+            let persistent = session.persistent;
             state.remove_filter_entry(filter, client_id);
+            if persistent {
+                self.journal_session(&state, client_id, Instant::now());
+            }
         }
     }
 
@@ -287,11 +458,30 @@ impl Router {
         let state = &mut *state;
         if message.retain && !topic.starts_with('$') {
             if message.payload.is_empty() {
-                state.retained.remove(topic);
+                if state.retained.remove(topic).is_some() {
+                    let record = Record::Unretain {
+                        topic: topic.to_owned(),
+                    };
+                    self.journal(state, record, now);
+                }
+            } else if state.retained.len() >= self.limits.max_retained_messages
+                && !state.retained.contains_key(topic)
+            {
+                // AWS throttles retained publishes over the account's quota (reference 6.3); the message is
+                // still delivered, only not kept.
+                tracing::warn!(
+                    topic,
+                    limit = self.limits.max_retained_messages,
+                    "retained-message limit reached; not retained"
+                );
             } else {
                 state
                     .retained
                     .insert(topic.to_owned(), Arc::clone(&message));
+                let record = Record::Retain {
+                    message: StoredMessage::from_message(&message, message.qos),
+                };
+                self.journal(state, record, now);
             }
         }
         state
@@ -330,6 +520,7 @@ impl Router {
         }
 
         let mut expired = Vec::new();
+        let mut enqueued = Vec::new();
         for (client_id, granted) in targets {
             let Some(session) = state.sessions.get_mut(&client_id) else {
                 continue;
@@ -349,12 +540,21 @@ impl Router {
                         && session.queued.len() < self.limits.max_queued_offline
                     {
                         session.queued.push_back((Arc::clone(&message), qos));
+                        enqueued.push(client_id);
                     }
                 }
             }
         }
+        for client_id in enqueued {
+            let record = Record::Enqueue {
+                client_id,
+                message: StoredMessage::from_message(&message, Qos::AtLeastOnce),
+            };
+            self.journal(state, record, now);
+        }
         for client_id in expired {
             state.remove_session(&client_id);
+            self.journal(state, Record::DropSession { client_id }, now);
         }
     }
 
@@ -381,6 +581,230 @@ impl Router {
     pub(crate) fn retained(&self, topic: &str) -> Option<Arc<Message>> {
         self.lock().retained.get(topic).cloned()
     }
+
+    /// Up to `limit` retained messages in topic order, starting after the topic `after`; the second value is
+    /// the last topic returned when more follow (the next page's token).
+    pub(crate) fn retained_page(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> (Vec<RetainedSummary>, Option<String>) {
+        use std::ops::Bound;
+        let state = self.lock();
+        let start = match after {
+            Some(topic) => Bound::Excluded(topic),
+            None => Bound::Unbounded,
+        };
+        let mut page = Vec::with_capacity(limit.min(state.retained.len()));
+        let mut more = false;
+        for (topic, message) in state.retained.range::<str, _>((start, Bound::Unbounded)) {
+            if page.len() == limit {
+                more = true;
+                break;
+            }
+            page.push(RetainedSummary {
+                topic: topic.clone(),
+                payload_size: message.payload.len(),
+                qos: message.qos,
+                last_modified_ms: message.timestamp_ms,
+            });
+        }
+        let next = more
+            .then(|| page.last().map(|summary| summary.topic.clone()))
+            .flatten();
+        (page, next)
+    }
+
+    /// GetConnection: the live connection, else the offline persistent session or the departure of the last
+    /// 30 minutes (`disconnectedSince` is kept that long); `None` when the broker knows nothing of the client.
+    pub(crate) fn connection_info(
+        &self,
+        client_id: &str,
+        now: Instant,
+        now_ms: i64,
+    ) -> Option<ConnectionInfo> {
+        let state = self.lock();
+        let session = state
+            .sessions
+            .get(client_id)
+            .filter(|session| !session.is_expired(now));
+        let expiry_secs = |persistent: bool| {
+            if persistent {
+                self.session_expiry.as_secs()
+            } else {
+                0
+            }
+        };
+        if let Some(link) = session.and_then(|session| session.connection.as_ref()) {
+            let facts = &link.facts;
+            return Some(ConnectionInfo {
+                client_id: client_id.to_owned(),
+                connected: true,
+                clean_session: facts.clean_session,
+                thing_name: facts.thing_name.clone(),
+                source: Some(facts.source),
+                target: Some(facts.target),
+                keep_alive_secs: Some(facts.keep_alive_secs),
+                connected_since_ms: Some(facts.connected_since_ms),
+                disconnected_since_ms: None,
+                disconnect_reason: None,
+                session_expiry_secs: expiry_secs(!facts.clean_session),
+            });
+        }
+        let departure = state.departures.of_client(client_id);
+        let recent = departure
+            .filter(|departure| now_ms.saturating_sub(departure.at_ms) <= DISCONNECTED_VISIBLE_MS);
+        let persistent = session.is_some_and(|session| session.persistent);
+        if !persistent && recent.is_none() {
+            return None;
+        }
+        // An offline persistent session restored from the journal has no departure: its connection was
+        // before the restart, so only what the session itself says is known.
+        let facts = departure.map(|departure| &departure.facts);
+        Some(ConnectionInfo {
+            client_id: client_id.to_owned(),
+            connected: false,
+            clean_session: !persistent && facts.is_none_or(|facts| facts.clean_session),
+            thing_name: facts.and_then(|facts| facts.thing_name.clone()),
+            source: facts.map(|facts| facts.source),
+            target: facts.map(|facts| facts.target),
+            keep_alive_secs: facts.map(|facts| facts.keep_alive_secs),
+            connected_since_ms: None,
+            disconnected_since_ms: recent.map(|departure| departure.at_ms),
+            disconnect_reason: recent.map(|departure| departure.reason.clone()),
+            session_expiry_secs: expiry_secs(persistent),
+        })
+    }
+
+    /// The subscriptions of the live or offline persistent session of `client_id`, sorted by filter; `None`
+    /// when there is no such session.
+    pub(crate) fn subscriptions(
+        &self,
+        client_id: &str,
+        now: Instant,
+    ) -> Option<Vec<(String, Qos)>> {
+        let state = self.lock();
+        let session = state
+            .sessions
+            .get(client_id)
+            .filter(|session| !session.is_expired(now))?;
+        let mut subscriptions: Vec<_> = session
+            .subscriptions
+            .iter()
+            .map(|(filter, qos)| (filter.clone(), *qos))
+            .collect();
+        subscriptions.sort();
+        Some(subscriptions)
+    }
+
+    /// DeleteConnection: closes the live connection with `API_INITIATED_DISCONNECT` (its will unless
+    /// `prevent_will_message`), and with `clean_session` discards the persistent session, connected or not.
+    /// False when the client has neither a connection nor a persistent session.
+    pub(crate) fn delete_connection(
+        &self,
+        client_id: &str,
+        clean_session: bool,
+        prevent_will_message: bool,
+        now: Instant,
+    ) -> bool {
+        let mut state = self.lock();
+        let Some(session) = state
+            .sessions
+            .get_mut(client_id)
+            .filter(|session| !session.is_expired(now))
+        else {
+            return false;
+        };
+        let dropped_persistent = clean_session && session.persistent;
+        if clean_session {
+            // The session's own disconnect then discards it instead of keeping it (Router::disconnect).
+            session.persistent = false;
+        }
+        if dropped_persistent {
+            let record = Record::DropSession {
+                client_id: client_id.to_owned(),
+            };
+            self.journal(&state, record, now);
+        }
+        let Some(session) = state.sessions.get(client_id) else {
+            return true;
+        };
+        match &session.connection {
+            Some(link) => {
+                let _ = link.outbox.send(ToSession::Close {
+                    reason: DisconnectReason::ApiInitiatedDisconnect,
+                    publish_will: !prevent_will_message,
+                });
+            }
+            None if clean_session => {
+                state.remove_session(client_id);
+                state.departures.forget_client(client_id);
+            }
+            None => {}
+        }
+        true
+    }
+
+    /// GetThingConnectivityData: the thing is connected when a live connection has its name as client id or is
+    /// associated with it; otherwise its last departure (by client id or association) tells when and why.
+    /// A scan over the live sessions when the client id is not the thing's name: a control-plane call, rare.
+    pub(crate) fn thing_connectivity(&self, thing: &str) -> ThingConnectivity {
+        let state = self.lock();
+        let by_client_id = state
+            .sessions
+            .get(thing)
+            .and_then(|session| session.connection.as_ref());
+        let live = by_client_id.or_else(|| {
+            state
+                .sessions
+                .values()
+                .filter_map(|session| session.connection.as_ref())
+                .find(|link| link.facts.thing_name.as_deref() == Some(thing))
+        });
+        if let Some(link) = live {
+            return ThingConnectivity {
+                connected: true,
+                timestamp_ms: Some(link.facts.connected_since_ms),
+                disconnect_reason: None,
+            };
+        }
+        match state.departures.of_thing(thing) {
+            Some(departure) => ThingConnectivity {
+                connected: false,
+                timestamp_ms: Some(departure.at_ms),
+                disconnect_reason: Some(departure.reason.as_str().to_owned()),
+            },
+            None => ThingConnectivity {
+                connected: false,
+                timestamp_ms: None,
+                disconnect_reason: None,
+            },
+        }
+    }
+}
+
+fn stored_session(client_id: &str, session: &SessionState, now: Instant) -> StoredSession {
+    let now_ms = crate::clock::now_millis();
+    let mut subscriptions: Vec<_> = session
+        .subscriptions
+        .iter()
+        .map(|(filter, qos)| (filter.clone(), qos.level()))
+        .collect();
+    subscriptions.sort();
+    StoredSession {
+        client_id: client_id.to_owned(),
+        session_identifier: session.session_identifier.clone(),
+        subscriptions,
+        offline_expires_at_ms: session.offline_expires_at.map(|at| {
+            let remaining = at.saturating_duration_since(now).as_millis();
+            now_ms.saturating_add(i64::try_from(remaining).unwrap_or(i64::MAX))
+        }),
+        queued: session
+            .queued
+            .iter()
+            .map(|(message, qos)| StoredMessage::from_message(message, *qos))
+            .collect(),
+    }
 }
 
 #[cfg(test)]
@@ -400,9 +824,27 @@ mod tests {
         }
     }
 
+    fn facts(clean_session: bool, thing_name: Option<&str>) -> ConnectionFacts {
+        ConnectionFacts {
+            clean_session,
+            thing_name: thing_name.map(str::to_owned),
+            source: std::net::SocketAddr::from(([127, 0, 0, 1], 50_000)),
+            target: std::net::SocketAddr::from(([127, 0, 0, 1], 8883)),
+            keep_alive_secs: 60,
+            connected_since_ms: 1_000,
+        }
+    }
+
     fn link(id: u64) -> (ConnectionLink, mpsc::UnboundedReceiver<ToSession>) {
         let (outbox, receiver) = mpsc::unbounded_channel();
-        (ConnectionLink { id, outbox }, receiver)
+        (
+            ConnectionLink {
+                id,
+                outbox,
+                facts: facts(true, None),
+            },
+            receiver,
+        )
     }
 
     fn delivered(receiver: &mut mpsc::UnboundedReceiver<ToSession>) -> Vec<(String, Qos, bool)> {
@@ -465,9 +907,15 @@ mod tests {
             })
         ));
         // The old connection ending does not touch the new one.
-        router.disconnect("c", 1, Vec::new(), now);
+        router.disconnect(
+            "c",
+            1,
+            Vec::new(),
+            &DisconnectReason::DuplicateClientId,
+            now,
+        );
         assert!(router.is_connected("c"));
-        router.disconnect("c", 2, Vec::new(), now);
+        router.disconnect("c", 2, Vec::new(), &DisconnectReason::ConnectionLost, now);
         router.publish(message("t", "q1", Qos::AtLeastOnce, false), now);
         router.publish(message("t", "q0", Qos::AtMostOnce, false), now);
         let (third, mut third_rx) = link(3);
@@ -481,7 +929,7 @@ mod tests {
             vec![("t".into(), Qos::AtLeastOnce, false)]
         );
         // An expired session is not resumed.
-        router.disconnect("c", 3, Vec::new(), now);
+        router.disconnect("c", 3, Vec::new(), &DisconnectReason::ConnectionLost, now);
         let (fourth, _fourth_rx) = link(4);
         let later = now + Duration::from_secs(61);
         assert!(
@@ -511,5 +959,316 @@ mod tests {
         let mut internal = router.subscribe_internal("$aws/rules/#");
         router.publish(message("$aws/rules/r/x", "p", Qos::AtMostOnce, false), now);
         assert_eq!(internal.try_recv().unwrap().topic, "$aws/rules/r/x");
+    }
+
+    fn link_with(
+        id: u64,
+        facts: ConnectionFacts,
+    ) -> (ConnectionLink, mpsc::UnboundedReceiver<ToSession>) {
+        let (outbox, receiver) = mpsc::unbounded_channel();
+        (ConnectionLink { id, outbox, facts }, receiver)
+    }
+
+    #[test]
+    fn retained_messages_page_in_topic_order() {
+        let router = Router::new(Limits::default(), Duration::from_secs(60));
+        let now = Instant::now();
+        for topic in ["c", "a", "b/x", "b"] {
+            router.publish(message(topic, "payload", Qos::AtLeastOnce, true), now);
+        }
+        router.publish(message("$aws/x", "p", Qos::AtMostOnce, true), now);
+        let (first, next) = router.retained_page(None, 2);
+        let topics: Vec<_> = first.iter().map(|summary| summary.topic.as_str()).collect();
+        assert_eq!(topics, ["a", "b"]);
+        assert_eq!(first[0].payload_size, 7);
+        assert_eq!(first[0].qos, Qos::AtLeastOnce);
+        assert_eq!(next.as_deref(), Some("b"));
+        let (second, next) = router.retained_page(next.as_deref(), 2);
+        let topics: Vec<_> = second
+            .iter()
+            .map(|summary| summary.topic.as_str())
+            .collect();
+        assert_eq!(topics, ["b/x", "c"]);
+        assert_eq!(next, None, "no token when nothing follows");
+    }
+
+    #[test]
+    fn connection_info_subscriptions_and_delete_follow_the_session() {
+        let router = Router::new(Limits::default(), Duration::from_secs(60));
+        let now = Instant::now();
+        assert!(router.connection_info("p", now, 0).is_none());
+        let (live, mut live_rx) = link_with(1, facts(false, Some("lamp")));
+        router.connect("p", false, live, "s".into(), now);
+        router.subscribe("p", "b/#", Qos::AtLeastOnce).unwrap();
+        router.subscribe("p", "a", Qos::AtMostOnce).unwrap();
+        let info = router.connection_info("p", now, 2_000).unwrap();
+        assert!(info.connected && !info.clean_session);
+        assert_eq!(info.thing_name.as_deref(), Some("lamp"));
+        assert_eq!(info.connected_since_ms, Some(1_000));
+        assert_eq!(info.session_expiry_secs, 60);
+        assert_eq!(
+            router.subscriptions("p", now).unwrap(),
+            vec![
+                ("a".to_owned(), Qos::AtMostOnce),
+                ("b/#".to_owned(), Qos::AtLeastOnce)
+            ]
+        );
+
+        router.disconnect("p", 1, Vec::new(), &DisconnectReason::ConnectionLost, now);
+        let offline = router
+            .connection_info("p", now, crate::clock::now_millis())
+            .unwrap();
+        assert!(!offline.connected);
+        assert_eq!(
+            offline.disconnect_reason,
+            Some(DisconnectReason::ConnectionLost)
+        );
+        assert!(offline.disconnected_since_ms.is_some() && offline.connected_since_ms.is_none());
+        assert_eq!(
+            router.subscriptions("p", now).unwrap().len(),
+            2,
+            "kept offline"
+        );
+
+        // Offline without cleanSession: nothing to do, but the session exists.
+        assert!(router.delete_connection("p", false, false, now));
+        assert!(router.subscriptions("p", now).is_some());
+        assert!(router.delete_connection("p", true, false, now));
+        assert!(router.subscriptions("p", now).is_none());
+        assert!(!router.delete_connection("p", true, false, now));
+        assert!(live_rx.try_recv().is_err(), "no command to a closed link");
+
+        // Live with cleanSession: told to close, and its end discards the session.
+        let (again, mut again_rx) = link_with(2, facts(false, None));
+        router.connect("p", false, again, "s2".into(), now);
+        router.subscribe("p", "a", Qos::AtMostOnce).unwrap();
+        assert!(router.delete_connection("p", true, true, now));
+        assert!(matches!(
+            again_rx.try_recv(),
+            Ok(ToSession::Close {
+                reason: DisconnectReason::ApiInitiatedDisconnect,
+                publish_will: false
+            })
+        ));
+        router.disconnect(
+            "p",
+            2,
+            Vec::new(),
+            &DisconnectReason::ApiInitiatedDisconnect,
+            now,
+        );
+        assert!(router.subscriptions("p", now).is_none());
+        // A departure older than 30 minutes is no longer reported.
+        let much_later = crate::clock::now_millis() + DISCONNECTED_VISIBLE_MS + 1;
+        assert!(router.connection_info("p", now, much_later).is_none());
+    }
+
+    #[test]
+    fn thing_connectivity_by_client_id_or_association() {
+        let router = Router::new(Limits::default(), Duration::from_secs(60));
+        let now = Instant::now();
+        let never = router.thing_connectivity("lamp");
+        assert_eq!(
+            (never.connected, never.timestamp_ms, never.disconnect_reason),
+            (false, None, None)
+        );
+        // A client with another id whose certificate is exclusively attached to the thing.
+        let (exclusive, _rx) = link_with(1, facts(true, Some("lamp")));
+        router.connect("lamp-app", true, exclusive, "s".into(), now);
+        let connected = router.thing_connectivity("lamp");
+        assert!(connected.connected);
+        assert_eq!(connected.timestamp_ms, Some(1_000));
+        assert_eq!(connected.disconnect_reason, None);
+        router.disconnect(
+            "lamp-app",
+            1,
+            Vec::new(),
+            &DisconnectReason::MqttKeepAliveTimeout,
+            now,
+        );
+        let gone = router.thing_connectivity("lamp");
+        assert!(!gone.connected);
+        assert!(gone.timestamp_ms.is_some());
+        assert_eq!(
+            gone.disconnect_reason.as_deref(),
+            Some("MQTT_KEEP_ALIVE_TIMEOUT")
+        );
+        // The client id is the thing's name, no association needed.
+        let (named, _rx2) = link_with(2, facts(true, None));
+        router.connect("lamp", true, named, "s".into(), now);
+        assert!(router.thing_connectivity("lamp").connected);
+        assert!(!router.thing_connectivity("lamp-app").connected);
+    }
+
+    #[tokio::test]
+    async fn a_journaled_router_restores_retained_messages_and_unexpired_sessions() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = Instant::now();
+        {
+            let router =
+                Router::with_journal(Limits::default(), Duration::from_secs(60), dir.path())
+                    .unwrap();
+            router.publish(message("kept", "k", Qos::AtLeastOnce, true), now);
+            router.publish(message("cleared", "c", Qos::AtLeastOnce, true), now);
+            router.publish(message("cleared", "", Qos::AtLeastOnce, true), now);
+            let (p, _p_rx) = link(1);
+            router.connect("p", false, p, "sp".into(), now);
+            router.subscribe("p", "t/+", Qos::AtLeastOnce).unwrap();
+            router.disconnect("p", 1, Vec::new(), &DisconnectReason::ConnectionLost, now);
+            router.publish(message("t/1", "queued", Qos::AtLeastOnce, false), now);
+            // Connected when the process "dies": restored offline, expiry from the restart.
+            let (q, _q_rx) = link(2);
+            router.connect("q", false, q, "sq".into(), now);
+            // A clean session is never journaled.
+            let (c, _c_rx) = link(3);
+            router.connect("c", true, c, "sc".into(), now);
+            router.flush_journal().await;
+        }
+        let router =
+            Router::with_journal(Limits::default(), Duration::from_secs(60), dir.path()).unwrap();
+        assert_eq!(router.retained("kept").unwrap().payload, "k");
+        assert!(router.retained("cleared").is_none());
+        assert_eq!(router.subscriptions("p", now).unwrap().len(), 1);
+        assert!(router.subscriptions("q", now).is_some());
+        assert!(router.subscriptions("c", now).is_none());
+        let restored = router
+            .connection_info("p", now, crate::clock::now_millis())
+            .unwrap();
+        assert!(!restored.connected && !restored.clean_session);
+        assert_eq!((restored.source, restored.disconnect_reason), (None, None));
+        let (p, mut p_rx) = link(4);
+        let outcome = router.connect("p", false, p, "new".into(), now);
+        assert!(outcome.session_present);
+        assert_eq!(outcome.session_identifier, "sp");
+        assert_eq!(
+            delivered(&mut p_rx),
+            vec![("t/1".into(), Qos::AtLeastOnce, false)]
+        );
+
+        // A session whose expiry passed while the emulator was down is not restored.
+        drop(router);
+        let short =
+            Router::with_journal(Limits::default(), Duration::from_millis(1), dir.path()).unwrap();
+        let (q, _q_rx) = link(5);
+        short.connect("q", false, q, "sq2".into(), Instant::now());
+        short.disconnect(
+            "q",
+            5,
+            Vec::new(),
+            &DisconnectReason::ConnectionLost,
+            Instant::now(),
+        );
+        short.flush_journal().await;
+        drop(short);
+        std::thread::sleep(Duration::from_millis(5));
+        let after =
+            Router::with_journal(Limits::default(), Duration::from_secs(60), dir.path()).unwrap();
+        assert!(after.subscriptions("q", Instant::now()).is_none());
+    }
+
+    #[tokio::test]
+    async fn the_journal_stays_bounded_when_one_topic_is_rewritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let router =
+            Router::with_journal(Limits::default(), Duration::from_secs(60), dir.path()).unwrap();
+        let payload = "x".repeat(64 * 1024);
+        let now = Instant::now();
+        // About 27 MB of appends, well over the 16 MB compaction threshold.
+        for _ in 0..310 {
+            router.publish(message("big", &payload, Qos::AtMostOnce, true), now);
+        }
+        router.flush_journal().await;
+        let size = std::fs::metadata(dir.path().join("journal.jsonl"))
+            .unwrap()
+            .len();
+        assert!(
+            size < super::journal::COMPACT_ABOVE_MIN_BYTES,
+            "compacted to about one message and what followed: {size} bytes"
+        );
+        drop(router);
+        let restored =
+            Router::with_journal(Limits::default(), Duration::from_secs(60), dir.path()).unwrap();
+        assert_eq!(
+            restored.retained("big").unwrap().payload.len(),
+            payload.len()
+        );
+    }
+
+    #[test]
+    fn retained_messages_beyond_the_limit_are_delivered_but_not_kept() {
+        let limits = Limits {
+            max_retained_messages: 1,
+            ..Limits::default()
+        };
+        let router = Router::new(limits, Duration::from_secs(60));
+        let now = Instant::now();
+        router.publish(message("a", "1", Qos::AtMostOnce, true), now);
+        router.publish(message("b", "2", Qos::AtMostOnce, true), now);
+        router.publish(message("a", "3", Qos::AtMostOnce, true), now);
+        assert!(router.retained("b").is_none());
+        assert_eq!(
+            router.retained("a").unwrap().payload,
+            "3",
+            "replacing stays possible"
+        );
+    }
+
+    /// A measurement, not a check: `cargo test -p iot-emulator --lib journal_cost -- --ignored --nocapture`.
+    #[tokio::test]
+    #[ignore = "measurement; prints numbers"]
+    async fn journal_cost() {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = Limits::default();
+        let router =
+            Router::with_journal(limits.clone(), Duration::from_secs(3600), dir.path()).unwrap();
+        let payload = "x".repeat(1024);
+        let now = Instant::now();
+        let started = Instant::now();
+        for index in 0..10_000 {
+            router.publish(
+                message(
+                    &format!("data/{index}/state"),
+                    &payload,
+                    Qos::AtLeastOnce,
+                    true,
+                ),
+                now,
+            );
+        }
+        for index in 0..1_000 {
+            let (link, _rx) = link(index);
+            let client = format!("c{index}");
+            router.connect(&client, false, link, "s".into(), now);
+            router
+                .subscribe(&client, &format!("cmd/{index}"), Qos::AtLeastOnce)
+                .unwrap();
+            router.disconnect(
+                &client,
+                index,
+                Vec::new(),
+                &DisconnectReason::ConnectionLost,
+                now,
+            );
+        }
+        for index in 0..1_000 {
+            router.publish(
+                message(&format!("cmd/{index}"), "q", Qos::AtLeastOnce, false),
+                now,
+            );
+        }
+        router.flush_journal().await;
+        let written = started.elapsed();
+        let size = std::fs::metadata(dir.path().join("journal.jsonl"))
+            .unwrap()
+            .len();
+        drop(router);
+        let started = Instant::now();
+        let restored = Router::with_journal(limits, Duration::from_secs(3600), dir.path()).unwrap();
+        let restore = started.elapsed();
+        assert_eq!(restored.retained_page(None, 200).0.len(), 200);
+        println!(
+            "journal: 10,000 retained (1 KiB) + 1,000 persistent sessions with 1 queued message: \
+             written in {written:?}, {size} bytes, restored (replay + compaction) in {restore:?}"
+        );
     }
 }

@@ -22,12 +22,13 @@ use rumqttc::mqttbytes::v4::{
     Subscribe, SubscribeReasonCode, UnsubAck, Unsubscribe,
 };
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_rustls::server::TlsStream;
 use tokio_util::codec::Framed;
 
 use super::Shared;
 use super::config::SubscribeDenial;
+use super::connections::{ConnectionFacts, DirectOutcome};
 use super::message::{Message, Origin, Qos};
 use super::router::{ConnectionLink, SubscribeRefusal, ToSession};
 use super::shutdown::Shutdown;
@@ -73,6 +74,10 @@ pub(crate) async fn serve_connection(
     _done: mpsc::Sender<()>,
 ) {
     let _ = tcp.set_nodelay(true);
+    // The address the client reached (GetConnection's targetIp/targetPort).
+    let Ok(target) = tcp.local_addr() else {
+        return;
+    };
     let handshake = tokio::time::timeout(shared.config.connect_timeout, shared.tls.accept(tcp));
     let tls = tokio::select! {
         result = handshake => match result {
@@ -136,6 +141,7 @@ pub(crate) async fn serve_connection(
         principal,
         &certificate_der,
         peer,
+        target,
     )
     .await
     else {
@@ -166,6 +172,9 @@ struct Session {
     version_number: u64,
     outbox: mpsc::UnboundedReceiver<ToSession>,
     inflight: HashMap<u16, (Arc<Message>, Qos)>,
+    /// Packet ids of in-flight direct messages whose sender waits for the PUBACK (SendDirectMessage with
+    /// confirmation). A subset of `inflight`'s keys, so bounded by the same limit.
+    direct_acks: HashMap<u16, oneshot::Sender<DirectOutcome>>,
     backlog: VecDeque<(Arc<Message>, Qos)>,
     next_packet_id: u16,
 }
@@ -186,6 +195,7 @@ impl Session {
         principal: PrincipalView,
         certificate_der: &[u8],
         peer: SocketAddr,
+        target: SocketAddr,
     ) -> Option<Session> {
         let client_id = connect.client_id.clone();
         let ip_address = peer.ip().to_string();
@@ -194,6 +204,7 @@ impl Session {
             .as_ref()
             .filter(|thing| thing.association == ThingAssociation::Exclusive)
             .map(|thing| thing.name.clone());
+        let associated_thing = thing.as_ref().map(|thing| thing.name.clone());
         let mut context = ConnectionContext::new(client_id.clone())
             .with_certificate(certificate_context(certificate_der))
             .with_source_ip(ip_address.clone());
@@ -249,6 +260,14 @@ impl Session {
             ConnectionLink {
                 id: connection_id,
                 outbox: sender,
+                facts: ConnectionFacts {
+                    clean_session: connect.clean_session,
+                    thing_name: associated_thing,
+                    source: peer,
+                    target,
+                    keep_alive_secs: connect.keep_alive,
+                    connected_since_ms: now_millis(),
+                },
             },
             session_identifier,
             now,
@@ -274,6 +293,7 @@ impl Session {
             version_number,
             outbox,
             inflight: HashMap::new(),
+            direct_acks: HashMap::new(),
             backlog: VecDeque::new(),
             next_packet_id: 1,
         };
@@ -360,6 +380,9 @@ impl Session {
             Packet::PubAck(ack) => {
                 self.touch();
                 self.inflight.remove(&ack.pkid);
+                if let Some(reply) = self.direct_acks.remove(&ack.pkid) {
+                    let _ = reply.send(DirectOutcome::Delivered);
+                }
                 self.drain_backlog().await
             }
             Packet::Subscribe(subscribe) => {
@@ -401,7 +424,7 @@ impl Session {
             );
             return Flow::End(Ending::because(DisconnectReason::ClientError));
         }
-        if let Err(error) = check_client_topic_name(topic, publish.retain, limits) {
+        if let Err(error) = check_client_topic_name(topic, publish.retain, &limits.topics()) {
             tracing::info!(client_id = self.client_id, topic, %error, "refused PUBLISH topic");
             return Flow::End(Ending::because(DisconnectReason::ClientError));
         }
@@ -543,6 +566,15 @@ impl Session {
                         return Flow::End(ending);
                     }
                 }
+                ToSession::Direct {
+                    message,
+                    qos,
+                    reply,
+                } => {
+                    if let Flow::End(ending) = self.deliver_direct(message, qos, reply).await {
+                        return Flow::End(ending);
+                    }
+                }
                 ToSession::Close {
                     reason,
                     publish_will,
@@ -591,6 +623,49 @@ impl Session {
             Ok(()) => Flow::Continue,
             Err(_) => Flow::End(Ending::because(DisconnectReason::ConnectionLost)),
         }
+    }
+
+    /// A direct message (SendDirectMessage): no subscription needed, `iot:Receive` still checked, and never
+    /// backlogged: a client with a full in-flight window answers `Busy` at once. Without a reply wanted at
+    /// PUBACK (QoS 0), the sender hears back once the message is handed to the transport.
+    async fn deliver_direct(
+        &mut self,
+        message: Arc<Message>,
+        qos: Qos,
+        reply: oneshot::Sender<DirectOutcome>,
+    ) -> Flow {
+        if !self.allowed(actions::RECEIVE, ResourceType::Topic, &message.topic) {
+            let _ = reply.send(DirectOutcome::NotAuthorized);
+            return Flow::Continue;
+        }
+        let mut publish = Publish::from_bytes(
+            message.topic.as_str(),
+            qos.to_wire(),
+            message.payload.clone(),
+        );
+        let mut reply = Some(reply);
+        if qos == Qos::AtLeastOnce {
+            if self.inflight.len() >= self.shared.config.limits.max_inflight_outbound {
+                if let Some(reply) = reply.take() {
+                    let _ = reply.send(DirectOutcome::Busy);
+                }
+                return Flow::Continue;
+            }
+            let packet_id = self.allocate_packet_id();
+            publish.pkid = packet_id;
+            self.inflight.insert(packet_id, (message, qos));
+            if let Some(reply) = reply.take() {
+                self.direct_acks.insert(packet_id, reply);
+            }
+        }
+        let flow = match self.transport.feed(Packet::Publish(publish)).await {
+            Ok(()) => Flow::Continue,
+            Err(_) => Flow::End(Ending::because(DisconnectReason::ConnectionLost)),
+        };
+        if let Some(reply) = reply {
+            let _ = reply.send(DirectOutcome::Delivered);
+        }
+        flow
     }
 
     async fn drain_backlog(&mut self) -> Flow {
@@ -686,11 +761,24 @@ impl Session {
         let now = Instant::now();
         // MQTT 3.1.1 has no server DISCONNECT; closing the TLS stream is the signal. Don't wait on a dead peer.
         let _ = tokio::time::timeout(Duration::from_millis(200), self.transport.close()).await;
-        let mut unacknowledged: Vec<_> = self.inflight.drain().map(|(_, entry)| entry).collect();
+        // Direct messages are not queued for offline clients (AWS's Direct Messaging guide); their senders
+        // see the connection end when `direct_acks` is dropped.
+        let direct = std::mem::take(&mut self.direct_acks);
+        let mut unacknowledged: Vec<_> = self
+            .inflight
+            .drain()
+            .filter(|(packet_id, _)| !direct.contains_key(packet_id))
+            .map(|(_, entry)| entry)
+            .collect();
+        drop(direct);
         unacknowledged.extend(self.backlog.drain(..));
-        self.shared
-            .router
-            .disconnect(&self.client_id, self.connection_id, unacknowledged, now);
+        self.shared.router.disconnect(
+            &self.client_id,
+            self.connection_id,
+            unacknowledged,
+            &ending.reason,
+            now,
+        );
         if ending.will_allowed
             && ending.reason.publishes_will()
             && let Some(will) = self.will.take()
@@ -761,7 +849,7 @@ fn check_connect(
             return Err(Refusal::Invalid(ConnectReturnCode::NotAuthorized));
         }
         if will.message.len() > limits.max_payload_bytes
-            || check_client_topic_name(&will.topic, will.retain, limits).is_err()
+            || check_client_topic_name(&will.topic, will.retain, &limits.topics()).is_err()
         {
             return Err(Refusal::Invalid(ConnectReturnCode::NotAuthorized));
         }

@@ -1,8 +1,13 @@
 //! What the broker adds to AWS's topic rules (iot-sql's [`iot_sql::TopicLimits`], references 6.2, 6.5,
 //! 5.9): which reserved topics a client may publish to, no retained messages on reserved topics
 //! (reference 6.3), and no shared subscriptions.
+//!
+//! [`check_client_topic_name`] is the one rule for everything that publishes as a client: MQTT PUBLISH, a
+//! will topic, and the data plane's HTTP Publish (which AWS treats as a client publish, reference 3.10). In-process
+//! services (the shadow service answering on `.../accepted`, lifecycle events) publish as AWS itself and use
+//! [`check_topic_name`].
 
-use iot_sql::BASIC_INGEST_PREFIX;
+use iot_sql::{BASIC_INGEST_PREFIX, TopicLimits};
 
 use super::config::Limits;
 
@@ -36,21 +41,40 @@ const CLIENT_PUBLISHABLE_RESERVED: [&str; 4] = [
     "$aws/provisioning-templates/",
 ];
 
-/// A topic name a client PUBLISHes to (or names as its will topic).
+/// Inside the per-thing and provisioning families, the topics AWS answers on are AWS's alone (reference 3.2 and
+/// the reserved-topics tables, 6.2): the `accepted`/`rejected` responses of shadows, jobs and fleet provisioning,
+/// shadow `delta` and `documents`, and the jobs and tunnels `notify`/`notify-next` topics. Clients may only
+/// subscribe to them; a publisher that could write them could forge a shadow's answer.
+const AWS_ONLY_LAST_LEVELS: [&str; 6] = [
+    "accepted",
+    "rejected",
+    "delta",
+    "documents",
+    "notify",
+    "notify-next",
+];
+
+/// A topic name a client publishes to: an MQTT PUBLISH, a will topic, or the data plane's HTTP Publish.
+/// `limits` are AWS's ([`TopicLimits::AWS`]) unless a test configured the broker otherwise.
 pub fn check_client_topic_name(
     topic: &str,
     retain: bool,
-    limits: &Limits,
+    limits: &TopicLimits,
 ) -> Result<(), TopicError> {
-    check_topic_name(topic, limits)?;
+    limits.check_topic_name(topic)?;
     if topic.starts_with('$') {
         if retain {
             return Err(TopicError::RetainOnReservedTopic);
         }
-        if !CLIENT_PUBLISHABLE_RESERVED
+        let Some(family) = CLIENT_PUBLISHABLE_RESERVED
             .iter()
-            .any(|prefix| topic.starts_with(prefix))
-        {
+            .find(|prefix| topic.starts_with(*prefix))
+        else {
+            return Err(TopicError::ReservedTopic(topic.to_owned()));
+        };
+        // Basic Ingest's suffix is the client's own topic, which may end in any word.
+        let last_level = topic.rsplit('/').next().unwrap_or_default();
+        if *family != BASIC_INGEST_PREFIX && AWS_ONLY_LAST_LEVELS.contains(&last_level) {
             return Err(TopicError::ReservedTopic(topic.to_owned()));
         }
     }
@@ -96,7 +120,26 @@ mod tests {
     #[test]
     fn reserved_topics_for_clients() {
         let limits = Limits::default();
+        let limits = limits.topics();
         assert!(check_client_topic_name("$aws/things/t/shadow/update", false, &limits).is_ok());
+        assert!(check_client_topic_name("$aws/things/t/shadow/name/n/get", false, &limits).is_ok());
+        assert!(check_client_topic_name("$aws/rules/r/x/accepted", false, &limits).is_ok());
+        for aws_only in [
+            "$aws/things/t/shadow/update/accepted",
+            "$aws/things/t/shadow/name/n/get/rejected",
+            "$aws/things/t/shadow/update/delta",
+            "$aws/things/t/shadow/update/documents",
+            "$aws/things/t/jobs/notify-next",
+            "$aws/certificates/create/json/accepted",
+            "$aws/events/presence/connected/x",
+            "$aws/sitewise/x",
+        ] {
+            assert_eq!(
+                check_client_topic_name(aws_only, false, &limits),
+                Err(TopicError::ReservedTopic(aws_only.to_owned())),
+                "{aws_only}"
+            );
+        }
         assert!(matches!(
             check_client_topic_name("$aws/events/presence/connected/x", false, &limits),
             Err(TopicError::ReservedTopic(_))

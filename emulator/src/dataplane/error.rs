@@ -36,6 +36,23 @@ impl DataPlaneError {
         }
     }
 
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self {
+            status: 403,
+            exception: "ForbiddenException",
+            message: message.into(),
+        }
+    }
+
+    /// The data plane was built without a broker (`DataPlane::with_broker`), so it has no sessions to read.
+    pub fn no_broker() -> Self {
+        Self {
+            status: 503,
+            exception: "ServiceUnavailableException",
+            message: "This data plane has no MQTT broker".into(),
+        }
+    }
+
     pub fn not_found(message: impl Into<String>) -> Self {
         Self {
             status: 404,

@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use super::DataPlane;
 use super::error::{DataPlaneError, json_response, request_id};
 use super::shadow::body_error;
+use crate::broker::{TopicError as BrokerTopicError, check_client_topic_name};
 use crate::publish::{Mqtt5Properties, OutboundMessage, Qos};
 
 /// AWS's topic limits (reference 6.5), as iot-sql's topic rules define them for the broker too.
@@ -34,19 +35,34 @@ pub(crate) struct PublishQuery {
 /// Publishers cannot use wildcards, and topics have size and depth limits (reference 6.2, 6.5; the
 /// Basic Ingest prefix does not count, reference 5.9). The rules are iot-sql's, shared with the broker;
 /// the texts are the data plane's own.
-fn validate_topic(topic: &str, what: &str) -> Result<(), DataPlaneError> {
-    TopicLimits::AWS.check_topic_name(topic).map_err(|error| {
-        DataPlaneError::invalid_request(match error {
-            TopicError::Empty => format!("{what} must not be empty"),
-            TopicError::WildcardInTopicName => {
-                format!("{what} must not contain wildcard characters")
-            }
-            TopicError::TooLong(..) => format!("{what} exceeds {MAX_TOPIC_BYTES} bytes"),
-            TopicError::TooDeep(..) => {
-                format!("{what} has more than {MAX_TOPIC_SLASHES} forward slashes")
-            }
-            TopicError::Filter(error) => format!("{what}: {error}"),
-        })
+pub(crate) fn validate_topic(topic: &str, what: &str) -> Result<(), DataPlaneError> {
+    TopicLimits::AWS
+        .check_topic_name(topic)
+        .map_err(|error| invalid_topic(error, what))
+}
+
+fn invalid_topic(error: TopicError, what: &str) -> DataPlaneError {
+    DataPlaneError::invalid_request(match error {
+        TopicError::Empty => format!("{what} must not be empty"),
+        TopicError::WildcardInTopicName => format!("{what} must not contain wildcard characters"),
+        TopicError::TooLong(..) => format!("{what} exceeds {MAX_TOPIC_BYTES} bytes"),
+        TopicError::TooDeep(..) => {
+            format!("{what} has more than {MAX_TOPIC_SLASHES} forward slashes")
+        }
+        TopicError::Filter(error) => format!("{what}: {error}"),
+    })
+}
+
+/// The topic of an HTTP Publish: AWS treats it as a client's publish, so the broker's one rule for client
+/// topics decides ([`check_client_topic_name`]): reserved topics only AWS publishes (lifecycle events,
+/// shadow responses, reference 6.2) and retained messages on reserved topics (6.3) are refused with 403
+/// ForbiddenException, before anything reaches the broker or the rules.
+pub(crate) fn check_publish_topic(topic: &str, retain: bool) -> Result<(), DataPlaneError> {
+    check_client_topic_name(topic, retain, &TopicLimits::AWS).map_err(|error| match error {
+        BrokerTopicError::Invalid(error) => invalid_topic(error, "Topic"),
+        refused @ (BrokerTopicError::ReservedTopic(_)
+        | BrokerTopicError::RetainOnReservedTopic
+        | BrokerTopicError::SharedSubscription) => DataPlaneError::forbidden(refused.to_string()),
     })
 }
 
@@ -84,17 +100,18 @@ fn user_properties(encoded: &str) -> Result<Vec<(String, String)>, DataPlaneErro
     Ok(properties)
 }
 
-fn properties(
-    query: &PublishQuery,
+/// The MQTT 5 properties of Publish and SendDirectMessage: query parameters and `x-amz-mqtt5-*` headers.
+pub(crate) fn mqtt5_properties(
+    content_type: Option<&str>,
+    response_topic: Option<&str>,
+    message_expiry: Option<&str>,
     headers: &HeaderMap,
     payload: &[u8],
 ) -> Result<Mqtt5Properties, DataPlaneError> {
-    if let Some(response_topic) = &query.response_topic {
+    if let Some(response_topic) = response_topic {
         validate_topic(response_topic, "responseTopic")?;
     }
-    let message_expiry_secs = query
-        .message_expiry
-        .as_deref()
+    let message_expiry_secs = message_expiry
         .map(|text| {
             text.parse::<u64>()
                 .map_err(|_| DataPlaneError::invalid_request("Invalid messageExpiry"))
@@ -129,8 +146,8 @@ fn properties(
         .transpose()?
         .unwrap_or_default();
     Ok(Mqtt5Properties {
-        content_type: query.content_type.clone(),
-        response_topic: query.response_topic.clone(),
+        content_type: content_type.map(str::to_owned),
+        response_topic: response_topic.map(str::to_owned),
         message_expiry_secs,
         correlation_data,
         user_properties,
@@ -152,7 +169,6 @@ pub(crate) async fn publish(
     let Query(query) =
         query.map_err(|rejection| DataPlaneError::invalid_request(rejection.body_text()))?;
     let payload = body.map_err(body_error)?;
-    validate_topic(&topic, "Topic")?;
     let qos = match query.qos.as_deref() {
         None => Qos::AtMostOnce,
         Some(level) => level
@@ -166,7 +182,14 @@ pub(crate) async fn publish(
         Some("true") => true,
         Some(_) => return Err(DataPlaneError::invalid_request("Invalid retain value")),
     };
-    let properties = properties(&query, &headers, &payload)?;
+    check_publish_topic(&topic, retain)?;
+    let properties = mqtt5_properties(
+        query.content_type.as_deref(),
+        query.response_topic.as_deref(),
+        query.message_expiry.as_deref(),
+        &headers,
+        &payload,
+    )?;
     plane.publisher.publish(OutboundMessage {
         topic,
         payload: payload.to_vec(),
@@ -194,5 +217,24 @@ mod tests {
         assert!(validate_topic(&format!("{long}x"), "Topic").is_err());
         assert!(validate_topic("a/b/c/d/e/f/g/h/i", "Topic").is_err());
         assert!(validate_topic("a/+", "Topic").is_err());
+    }
+
+    #[test]
+    fn topics_only_aws_publishes_are_forbidden() {
+        for topic in [
+            "$aws/events/presence/connected/ghost",
+            "$aws/things/t/shadow/update/accepted",
+            "$aws/things/t/shadow/name/n/update/delta",
+        ] {
+            assert_eq!(check_publish_topic(topic, false).unwrap_err().status, 403);
+        }
+        assert_eq!(
+            check_publish_topic("$aws/things/t/shadow/update", true)
+                .unwrap_err()
+                .exception,
+            "ForbiddenException"
+        );
+        assert!(check_publish_topic("$aws/things/t/shadow/update", false).is_ok());
+        assert_eq!(check_publish_topic("a/#", false).unwrap_err().status, 400);
     }
 }

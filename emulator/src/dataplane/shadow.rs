@@ -25,7 +25,7 @@ pub(crate) struct ListQuery {
     page_size: Option<String>,
 }
 
-fn ok_json<T: serde::Serialize>(body: &T) -> Response {
+pub(crate) fn ok_json<T: serde::Serialize>(body: &T) -> Response {
     let bytes = serde_json::to_vec(body).unwrap_or_default();
     json_response(StatusCode::OK, bytes, &request_id())
 }
