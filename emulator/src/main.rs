@@ -150,6 +150,9 @@ struct UpArgs {
     /// Fault injection: probability that a lifecycle event is swapped with the next one.
     #[arg(long, default_value_t = 0.0)]
     lifecycle_reorder: f64,
+    /// Control-plane HTTP API port (things, certificates, policies: `aws iot`, boto3 "iot"); 0 picks a free one.
+    #[arg(long, default_value_t = 8090)]
+    control_plane_port: u16,
     /// Data-plane HTTP API port (shadows, publish); 0 picks a free one.
     #[arg(long, default_value_t = 8088)]
     data_plane_port: u16,
@@ -196,7 +199,7 @@ async fn main() -> anyhow::Result<()> {
     let registry = || Registry::open(&state_dir).context("opening the registry");
     let ca = || EmulatorCa::load_or_create(&state_dir).context("loading the emulator CA");
     match cli.command {
-        Command::Up(args) => up(args, &state_dir, Arc::new(registry()?), &ca()?).await,
+        Command::Up(args) => up(args, &state_dir, Arc::new(registry()?), Arc::new(ca()?)).await,
         Command::Provision(args) => provision(args, &state_dir, &registry()?, &ca()?),
         Command::Policy(source) => {
             let template = read_template(&source)?;
@@ -269,7 +272,7 @@ async fn up(
     args: UpArgs,
     state_dir: &Path,
     registry: Arc<Registry>,
-    ca: &EmulatorCa,
+    ca: Arc<EmulatorCa>,
 ) -> anyhow::Result<()> {
     let template = read_template(&args.policies)?;
     load_policies(&registry, &args.policies, template.as_deref())?;
@@ -316,6 +319,7 @@ async fn up(
     }
     let host = display_host(args.bind);
     let mut emulator_config = EmulatorConfig::local(config, stack);
+    emulator_config.control_plane_bind = SocketAddr::new(args.bind, args.control_plane_port);
     emulator_config.data_plane_bind = SocketAddr::new(args.bind, args.data_plane_port);
     emulator_config.logs_bind = SocketAddr::new(args.bind, args.logs_port);
     emulator_config.state_dir = Some(state_dir.to_path_buf());
@@ -329,6 +333,10 @@ async fn up(
     }
     let running = RunningEmulator::start(emulator_config, Arc::clone(&registry), ca).await?;
     let mqtt = SocketAddr::new(host, running.mqtt_addr().port());
+    let control_plane_url = format!(
+        "http://{}",
+        SocketAddr::new(host, running.control_plane_addr().port())
+    );
     let data_plane_url = format!(
         "http://{}",
         SocketAddr::new(host, running.data_plane_addr().port())
@@ -339,6 +347,7 @@ async fn up(
     );
     Endpoints {
         mqtt: mqtt.to_string(),
+        control_plane: Some(control_plane_url.clone()),
         data_plane: data_plane_url.clone(),
         logs: logs_url.clone(),
         root_ca: state_dir.join("ca/root-CA.pem"),
@@ -346,6 +355,7 @@ async fn up(
     .write(state_dir)?;
     println!("iot-emulator is up");
     println!("  MQTT over mutual TLS : mqtts://{mqtt}");
+    println!("  control-plane API    : {control_plane_url}   (AWS_ENDPOINT_URL_IOT)");
     println!("  data-plane HTTP API  : {data_plane_url}   (AWS_ENDPOINT_URL_IOT_DATA_PLANE)");
     println!("  CloudWatch Logs API  : {logs_url}   (AWS_ENDPOINT_URL_CLOUDWATCH_LOGS)");
     println!(

@@ -3,7 +3,7 @@
 //! DeleteThingShadow, ListNamedShadowsForThing (through [`ShadowService`]) and Publish (through the
 //! broker's [`Publisher`]). Requests are not authenticated: SigV4 signatures are accepted unchecked.
 
-mod error;
+pub(crate) mod error;
 mod publish;
 mod shadow;
 
