@@ -2,6 +2,7 @@
 //! operation the emulator serves and checks AWS's answers and errors; this side then checks that what boto3
 //! did reached the registry the broker authorizes with. Needs the venv's Python with boto3 (`make setup`).
 
+mod controlplane_support;
 mod http_support;
 mod template_support;
 mod tool_support;
@@ -9,29 +10,9 @@ mod tool_support;
 use std::path::Path;
 use std::sync::Arc;
 
+use controlplane_support::{MQTT_HOST, control_plane};
 use http_support::{ServedRouter, python, python_installed};
-use iot_emulator::app::template::StackTemplate;
-use iot_emulator::controlplane::{ControlPlane, ControlPlaneSettings};
-use iot_emulator::identity::EmulatorCa;
 use iot_emulator::registry::{CertificateStatus, Registry};
-
-const REGION: &str = "us-east-1";
-const ACCOUNT: &str = "123456789012";
-
-/// The control plane over `registry`, with the stack template's rules, as `up` builds it.
-fn control_plane(registry: &Arc<Registry>, mqtt_host: &str) -> ControlPlane {
-    let stack = StackTemplate::parse(&template_support::stack_template(), REGION, ACCOUNT).unwrap();
-    ControlPlane::new(
-        Arc::clone(registry),
-        Arc::new(EmulatorCa::generate().unwrap()),
-        ControlPlaneSettings {
-            region: REGION.into(),
-            account: ACCOUNT.into(),
-            mqtt_host: mqtt_host.into(),
-            rules: stack.rules,
-        },
-    )
-}
 
 #[tokio::test]
 async fn boto3_every_operation_and_its_errors() {
@@ -39,9 +20,9 @@ async fn boto3_every_operation_and_its_errors() {
         return;
     }
     let registry = Arc::new(Registry::in_memory());
-    let served = ServedRouter::start(control_plane(&registry, "127.0.0.1").router()).await;
+    let served = ServedRouter::start(control_plane(&registry).router()).await;
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/controlplane_boto3.py");
-    let output = python(&script, &[&served.endpoint(), "127.0.0.1"]).await;
+    let output = python(&script, &[&served.endpoint(), MQTT_HOST]).await;
     served.stop().await;
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
