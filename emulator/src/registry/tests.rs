@@ -34,6 +34,7 @@ fn provisioned_principal_survives_a_reopen_with_policies_and_thing() {
     registry
         .set_certificate_status(id, CertificateStatus::Revoked)
         .unwrap();
+    drop(registry);
     let reopened = Registry::open(dir.path()).unwrap();
     assert_eq!(
         reopened.certificate_status(id),
@@ -1213,6 +1214,57 @@ fn the_first_file_format_is_migrated() {
     let rewritten: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join(SNAPSHOT_FILE)).unwrap()).unwrap();
     assert_eq!(rewritten["formatVersion"], 2, "rewritten in the new format");
+    let state = dump(&registry);
+    drop(registry);
+    assert_eq!(dump(&Registry::open(dir.path()).unwrap()), state);
+}
+
+#[test]
+fn a_second_open_of_the_same_directory_is_refused_until_the_first_closes() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = Registry::open(dir.path()).unwrap();
+    match Registry::open(dir.path()) {
+        Err(RegistryError::InUse { holder, .. }) => {
+            assert_eq!(holder, std::process::id().to_string())
+        }
+        other => panic!("expected InUse, got {other:?}"),
+    }
+    drop(registry);
+    Registry::open(dir.path()).unwrap();
+}
+
+#[test]
+fn the_journal_is_compacted_while_running_once_it_outgrows_the_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal_length = || {
+        std::fs::metadata(dir.path().join(JOURNAL_FILE))
+            .unwrap()
+            .len()
+    };
+    let registry = Registry::open(dir.path())
+        .unwrap()
+        .with_compaction_floor(2048);
+    let mut longest = 0;
+    let mut compactions = 0;
+    for index in 0..200 {
+        let before = journal_length();
+        registry
+            .create_thing(&format!("thing-{index}"), None, attributes(&[("n", "1")]))
+            .unwrap();
+        let after = journal_length();
+        if after < before {
+            compactions += 1;
+        }
+        longest = longest.max(after);
+    }
+    assert!(compactions >= 2, "compacted {compactions} times");
+    let snapshot = std::fs::metadata(dir.path().join(SNAPSHOT_FILE))
+        .unwrap()
+        .len();
+    assert!(
+        longest <= (2 * snapshot).max(2048) + 512,
+        "the journal ({longest} bytes) stays within twice the snapshot ({snapshot} bytes)"
+    );
     let state = dump(&registry);
     drop(registry);
     assert_eq!(dump(&Registry::open(dir.path()).unwrap()), state);
