@@ -18,6 +18,10 @@ pub enum RegistryError {
     },
     #[error("{path} is not a valid registry file: {message}")]
     Corrupt { path: PathBuf, message: String },
+    #[error(
+        "the registry in {dir} is in use by process {holder} (an `iot-emulator up` on this state directory?)"
+    )]
+    InUse { dir: PathBuf, holder: String },
     #[error("Thing {0} cannot be found.")]
     NoSuchThing(String),
     #[error("The certificate {0} does not exist.")]
@@ -84,6 +88,7 @@ impl RegistryError {
             | RegistryError::Template(_) => "InvalidRequestException",
             RegistryError::Io { .. }
             | RegistryError::Corrupt { .. }
+            | RegistryError::InUse { .. }
             | RegistryError::Identity(_) => "InternalFailureException",
         }
     }

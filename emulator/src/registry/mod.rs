@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use crate::identity::{self, EmulatorCa, IssuedCertificate};
 
 pub use errors::RegistryError;
-pub use persistence::{JOURNAL_FILE, SNAPSHOT_FILE};
+pub use persistence::{JOURNAL_FILE, LOCK_FILE, SNAPSHOT_FILE};
 
 use model::{CertificateRecord, Op, PolicyRecord, PolicyVersionRecord, RegistryData, ThingRecord};
 use persistence::Store;
@@ -216,6 +216,15 @@ impl Registry {
             store: None,
             generation: AtomicU64::new(0),
         }
+    }
+
+    /// Compacts the journal at run time from `bytes` on instead of [`persistence::MIN_COMPACTION_BYTES`].
+    #[cfg(test)]
+    fn with_compaction_floor(mut self, bytes: u64) -> Registry {
+        if let Some(store) = &mut self.store {
+            store.compaction_floor = bytes;
+        }
+        self
     }
 
     // ----- Things -----

@@ -30,6 +30,8 @@ use super::{AttachmentKind, CertificateStatus, RegistryError, lock};
 
 pub const SNAPSHOT_FILE: &str = "registry.json";
 pub const JOURNAL_FILE: &str = "registry.journal";
+/// Held (an exclusive advisory lock) by the process that has the registry open; holds that process's id.
+pub const LOCK_FILE: &str = "registry.lock";
 const FORMAT_VERSION: u32 = 2;
 /// Below this the journal is never compacted at run time: replaying a few MiB at the next open is cheap.
 pub const MIN_COMPACTION_BYTES: u64 = 8 * 1024 * 1024;
@@ -177,6 +179,11 @@ struct Journal {
 #[derive(Debug)]
 pub struct Store {
     dir: PathBuf,
+    /// Locked for the store's life: a second process appending to the same journal would interleave sequence
+    /// numbers and lose changes at the next replay, so it is refused at open instead.
+    _lock: File,
+    /// The journal is never compacted at run time below this size ([`MIN_COMPACTION_BYTES`]; tests lower it).
+    pub compaction_floor: u64,
     journal: Mutex<Journal>,
     /// The same open file as `journal.file`, so a sync needs no lock that appenders wait on.
     sync_handle: File,
@@ -206,6 +213,7 @@ impl Store {
     /// journal for appending.
     pub fn open(dir: &Path) -> Result<(Store, RegistryData), RegistryError> {
         std::fs::create_dir_all(dir).map_err(io_error(dir))?;
+        let directory_lock = lock_directory(dir)?;
         let snapshot_path = dir.join(SNAPSHOT_FILE);
         let journal_path = dir.join(JOURNAL_FILE);
 
@@ -248,6 +256,8 @@ impl Store {
         let sync_handle = file.try_clone().map_err(io_error(&journal_path))?;
         let store = Store {
             dir: dir.to_owned(),
+            _lock: directory_lock,
+            compaction_floor: MIN_COMPACTION_BYTES,
             journal: Mutex::new(Journal {
                 file,
                 len: journal_bytes.len() as u64,
@@ -311,7 +321,10 @@ impl Store {
     /// Whether the journal has grown enough that folding it into a snapshot pays for itself.
     pub fn wants_compaction(&self) -> bool {
         let journal = lock(&self.journal);
-        journal.len > MIN_COMPACTION_BYTES.max(journal.snapshot_bytes.saturating_mul(2))
+        journal.len
+            > self
+                .compaction_floor
+                .max(journal.snapshot_bytes.saturating_mul(2))
     }
 
     /// Writes `state` as the new snapshot and empties the journal. The caller holds the registry's data lock
@@ -352,6 +365,36 @@ impl Store {
     fn journal_path(&self) -> PathBuf {
         self.dir.join(JOURNAL_FILE)
     }
+}
+
+/// Takes the registry's lock in `dir` and writes this process's id into it, or names the process that holds it.
+fn lock_directory(dir: &Path) -> Result<File, RegistryError> {
+    let path = dir.join(LOCK_FILE);
+    let mut file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(io_error(&path))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            // The holder's id is informational; an unreadable one still refuses the open.
+            let _ = file.read_to_string(&mut holder);
+            return Err(RegistryError::InUse {
+                dir: dir.to_owned(),
+                holder: holder.trim().to_owned(),
+            });
+        }
+        Err(std::fs::TryLockError::Error(source)) => {
+            return Err(RegistryError::Io { path, source });
+        }
+    }
+    file.set_len(0).map_err(io_error(&path))?;
+    writeln!(file, "{}", std::process::id()).map_err(io_error(&path))?;
+    Ok(file)
 }
 
 fn sync_dir(dir: &Path) -> Result<(), RegistryError> {
