@@ -164,18 +164,22 @@ pub(super) async fn test_authorization(
              must have length between 1 and {MAX_AUTH_INFOS}"
         )));
     }
-    for info in &auth_infos {
-        action_name(info.action_type.as_deref())?;
-        if info
-            .resources
-            .iter()
-            .any(|resource| resource.chars().count() > MAX_RESOURCE_CHARS)
-        {
-            return Err(ControlPlaneError::invalid(format!(
-                "A resource in authInfos is longer than {MAX_RESOURCE_CHARS} characters"
-            )));
-        }
-    }
+    // Each authInfo with its action, every one checked before anything is evaluated.
+    let requests = auth_infos
+        .iter()
+        .map(|info| {
+            if info
+                .resources
+                .iter()
+                .any(|resource| resource.chars().count() > MAX_RESOURCE_CHARS)
+            {
+                return Err(ControlPlaneError::invalid(format!(
+                    "A resource in authInfos is longer than {MAX_RESOURCE_CHARS} characters"
+                )));
+            }
+            Ok((info, action_name(info.action_type.as_deref())?))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let principal = request
         .principal
         .filter(|principal| !principal.is_empty())
@@ -209,12 +213,9 @@ pub(super) async fn test_authorization(
         .map(|policy| policy.compiled.clone())
         .collect();
 
-    let results: Vec<Value> = auth_infos
-        .iter()
-        .map(|info| {
-            let action = action_name(info.action_type.as_deref()).unwrap_or(actions::CONNECT);
-            auth_result(&plane, info, action, &policies, &compiled, &context)
-        })
+    let results: Vec<Value> = requests
+        .into_iter()
+        .map(|(info, action)| auth_result(&plane, info, action, &policies, &compiled, &context))
         .collect();
     let mut body = json!({ "authResults": results });
     // Context for every result: who was evaluated, as the broker would see the connection.
