@@ -308,6 +308,12 @@ def authorization(certificate_id):
         "lab-policy", "thing-policy"]
     assert results[0]["authInfo"] == infos[0]
 
+    # Several resources in one authInfo: all must be allowed.
+    both = [{"actionType": "PUBLISH", "resources": [f"{ARN}:topic/device/ratchet/data", f"{ARN}:topic/x"]}]
+    got, results = decisions("ratchet", both)
+    assert got == ["IMPLICIT_DENY"], got
+    assert [p["policyName"] for p in results[0]["allowed"]["policies"]] == ["lab-policy"], results
+
     got, results = decisions("ratchet", infos[1:2], policyNamesToAdd=["deny-publish"])
     assert got == ["EXPLICIT_DENY"], got
     assert [p["policyName"] for p in results[0]["denied"]["explicitDeny"]["policies"]] == ["deny-publish"]
