@@ -364,6 +364,28 @@ async fn aws_cli_iot_every_operation_and_its_errors() {
         &deny,
     ])
     .await;
+    // A policy with a version besides the default cannot be deleted until that version is.
+    cli.ok(&[
+        "create-policy-version",
+        "--policy-name",
+        "gone",
+        "--policy-document",
+        &connect,
+    ])
+    .await;
+    cli.fails(
+        &["delete-policy", "--policy-name", "gone"],
+        "DeleteConflictException",
+    )
+    .await;
+    cli.ok(&[
+        "delete-policy-version",
+        "--policy-name",
+        "gone",
+        "--policy-version-id",
+        "2",
+    ])
+    .await;
     cli.ok(&["delete-policy", "--policy-name", "gone"]).await;
     assert_eq!(
         cli.marker_pages("list-policies", "policies", "policyName")
