@@ -7,6 +7,10 @@
 //! `attachments`, `authorization` (TestAuthorization), `rules`, `endpoint`. `wire` holds the restJson1
 //! plumbing, `arns` the ARNs (the registry is ARN-free), `error` the error shape.
 //!
+//! GetThingConnectivityData (`POST /things/{thingName}/connectivity-data`) is not routed here: it answers from
+//! the broker's sessions, which this module does not hold; whoever has the broker merges a router with that
+//! route into [`ControlPlane::router`] (the merged router keeps this one's fallback).
+//!
 //! Requests are not authenticated: any SigV4 signature (or none) is accepted, as by the data plane. Method,
 //! URI, query, header and body member names are botocore's service model (`iot/2015-05-28/service-2.json`).
 
