@@ -1,6 +1,7 @@
 //! The CLI a user has: `iot-emulator up --template` runs the rules and the real functions (found next to the
 //! executable, as `cargo build` lays them out), writes `endpoints.json`, and `publish`, `shadow update|get` and
-//! `logs tail` talk to it over its HTTP APIs. SIGTERM stops it cleanly.
+//! `logs tail` talk to it over its HTTP APIs, and its control plane answers on the port `endpoints.json` names.
+//! SIGTERM stops it cleanly.
 //!
 //! Runs the emulator's and the functions' binaries (see `system_tests::binaries`).
 
@@ -8,6 +9,7 @@ use std::path::Path;
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
+use iot_emulator::cli::client;
 use system_tests::binaries::{EMULATOR_CLI, FUNCTIONS, project_binary};
 use system_tests::template_support::stack_template_path;
 
@@ -37,6 +39,8 @@ async fn up_with_a_template_then_publish_shadow_and_logs_subcommands() {
         .arg(&template)
         .args([
             "--mqtt-port",
+            "0",
+            "--control-plane-port",
             "0",
             "--data-plane-port",
             "0",
@@ -70,6 +74,39 @@ async fn up_with_a_template_then_publish_shadow_and_logs_subcommands() {
             .as_str()
             .unwrap()
             .starts_with("http://127.0.0.1:")
+    );
+
+    // The control plane answers where endpoints.json says: DescribeEndpoint names the MQTT host, and the
+    // template's rules are listed.
+    let control_plane = endpoints["controlPlane"].as_str().unwrap();
+    assert!(
+        control_plane.starts_with("http://127.0.0.1:"),
+        "{endpoints}"
+    );
+    let described = client::request(
+        "GET",
+        control_plane,
+        "/endpoint?endpointType=iot:Data-ATS",
+        &[],
+        b"",
+    )
+    .await
+    .unwrap();
+    let described: serde_json::Value = serde_json::from_slice(&described.body).unwrap();
+    let mqtt_host = endpoints["mqtt"]
+        .as_str()
+        .unwrap()
+        .split(':')
+        .next()
+        .unwrap();
+    assert_eq!(described["endpointAddress"], mqtt_host);
+    let rule = client::request("GET", control_plane, "/rules/DisconnectWill", &[], b"")
+        .await
+        .unwrap();
+    assert!(
+        rule.is_success(),
+        "{:?}",
+        String::from_utf8_lossy(&rule.body)
     );
 
     // A will published over HTTP goes through rule DisconnectWill to the real disconnect-recorder.

@@ -430,10 +430,40 @@ async fn lab_1_1_with_the_aws_cli_policy_versions_and_certificate_status() {
         }
         other => panic!("pi-3 could not connect: {other:?}"),
     }
+    // GetThingConnectivityData, from the broker's sessions.
+    let connectivity = emulator
+        .aws(&["iot", "get-thing-connectivity-data", "--thing-name", "pi-2"])
+        .await;
+    assert_eq!(connectivity["connected"], true, "{connectivity}");
     assert!(
         tokio::time::timeout(WAIT, second.disconnect())
             .await
             .is_ok()
     );
+    let mut disconnected = Value::Null;
+    for _ in 0..100 {
+        disconnected = emulator
+            .aws(&["iot", "get-thing-connectivity-data", "--thing-name", "pi-2"])
+            .await;
+        if disconnected["connected"] == false {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(disconnected["connected"], false, "{disconnected}");
+    assert_eq!(
+        disconnected["disconnectReason"],
+        "CLIENT_INITIATED_DISCONNECT"
+    );
+    assert!(disconnected["timestamp"].is_number(), "{disconnected}");
+    let unknown = emulator
+        .aws_error(&[
+            "iot",
+            "get-thing-connectivity-data",
+            "--thing-name",
+            "ghost",
+        ])
+        .await;
+    assert!(unknown.contains("ResourceNotFoundException"), "{unknown}");
     emulator.stop().await;
 }

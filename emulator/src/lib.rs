@@ -1,10 +1,11 @@
-//! A local AWS IoT Core: broker, shadows, data-plane and CloudWatch Logs APIs, rules engine and Lambda
+//! A local AWS IoT Core: broker, shadows, control-plane, data-plane and CloudWatch Logs APIs, rules engine and Lambda
 //! service, wired together by [`app`]. See docs/emulator.md.
 
 pub mod app;
 pub mod broker;
 pub mod cli;
 pub mod clock;
+pub mod controlplane;
 pub mod dataplane;
 pub mod http_listener;
 pub mod identity;

@@ -152,6 +152,9 @@ struct UpArgs {
     /// Fault injection: probability that a lifecycle event is swapped with the next one.
     #[arg(long, default_value_t = 0.0)]
     lifecycle_reorder: f64,
+    /// Control-plane HTTP API port (things, certificates, policies: `aws iot`, boto3 "iot"); 0 picks a free one.
+    #[arg(long, default_value_t = 8090)]
+    control_plane_port: u16,
     /// Data-plane HTTP API port (shadows, publish); 0 picks a free one.
     #[arg(long, default_value_t = 8088)]
     data_plane_port: u16,
@@ -202,7 +205,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Up(args) => {
             let _lock = StateLock::try_acquire(&state_dir, "up")?;
-            up(args, &state_dir, Arc::new(registry()?), &ca()?).await
+            up(args, &state_dir, Arc::new(registry()?), Arc::new(ca()?)).await
         }
         Command::Provision(args) => match RegistryAccess::open(&state_dir, "provision")? {
             RegistryAccess::Files(_lock) => provision(args, &state_dir, &registry()?, &ca()?),
@@ -345,7 +348,7 @@ async fn up(
     args: UpArgs,
     state_dir: &Path,
     registry: Arc<Registry>,
-    ca: &EmulatorCa,
+    ca: Arc<EmulatorCa>,
 ) -> anyhow::Result<()> {
     match iot_emulator::os_limits::raise_open_file_limit() {
         Ok(limit) => tracing::debug!(limit, "open file limit"),
@@ -396,6 +399,7 @@ async fn up(
     }
     let host = display_host(args.bind);
     let mut emulator_config = EmulatorConfig::local(config, stack);
+    emulator_config.control_plane_bind = SocketAddr::new(args.bind, args.control_plane_port);
     emulator_config.data_plane_bind = SocketAddr::new(args.bind, args.data_plane_port);
     emulator_config.logs_bind = SocketAddr::new(args.bind, args.logs_port);
     emulator_config.state_dir = Some(state_dir.to_path_buf());
@@ -409,6 +413,10 @@ async fn up(
     }
     let running = RunningEmulator::start(emulator_config, Arc::clone(&registry), ca).await?;
     let mqtt = SocketAddr::new(host, running.mqtt_addr().port());
+    let control_plane_url = format!(
+        "http://{}",
+        SocketAddr::new(host, running.control_plane_addr().port())
+    );
     let data_plane_url = format!(
         "http://{}",
         SocketAddr::new(host, running.data_plane_addr().port())
@@ -419,14 +427,15 @@ async fn up(
     );
     Endpoints {
         mqtt: mqtt.to_string(),
+        control_plane: Some(control_plane_url.clone()),
         data_plane: data_plane_url.clone(),
         logs: logs_url.clone(),
-        control_plane: None,
         root_ca: state_dir.join("ca/root-CA.pem"),
     }
     .write(state_dir)?;
     println!("iot-emulator is up");
     println!("  MQTT over mutual TLS : mqtts://{mqtt}");
+    println!("  control-plane API    : {control_plane_url}   (AWS_ENDPOINT_URL_IOT)");
     println!("  data-plane HTTP API  : {data_plane_url}   (AWS_ENDPOINT_URL_IOT_DATA_PLANE)");
     println!("  CloudWatch Logs API  : {logs_url}   (AWS_ENDPOINT_URL_CLOUDWATCH_LOGS)");
     println!(

@@ -332,7 +332,7 @@ async fn thing_connectivity_follows_the_things_connections() {
     let observer = broker.observer("observer-fan");
     broker
         .registry
-        .create_thing("fan", Default::default())
+        .create_thing("fan", None, Default::default())
         .unwrap();
     broker
         .registry

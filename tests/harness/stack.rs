@@ -53,7 +53,7 @@ impl Default for StackOptions {
 pub struct Stack {
     pub emulator: RunningEmulator,
     pub registry: Arc<Registry>,
-    pub ca: EmulatorCa,
+    pub ca: Arc<EmulatorCa>,
     pub state: tempfile::TempDir,
     pub logs: aws_sdk_cloudwatchlogs::Client,
     pub data: aws_sdk_iotdataplane::Client,
@@ -91,7 +91,7 @@ impl Stack {
         registry
             .load_policies_from_template(&text, ACCOUNT, REGION)
             .unwrap();
-        let ca = EmulatorCa::load_or_create(state.path()).unwrap();
+        let ca = Arc::new(EmulatorCa::load_or_create(state.path()).unwrap());
         let stack = StackTemplate::parse(&text, REGION, ACCOUNT).unwrap();
         let mut config = EmulatorConfig::local(test_config(), stack);
         config.binaries = binaries;
@@ -99,7 +99,7 @@ impl Stack {
             config.lambda_retry_delay = delay;
         }
         config.state_dir = Some(state.path().join("emulator"));
-        let emulator = RunningEmulator::start(config, Arc::clone(&registry), &ca)
+        let emulator = RunningEmulator::start(config, Arc::clone(&registry), Arc::clone(&ca))
             .await
             .unwrap();
         let logs = aws_sdk_cloudwatchlogs::Client::from_conf(

@@ -1,5 +1,5 @@
 //! The whole emulator wired together (architecture section 4): the broker, the shadow service behind
-//! it, the data-plane and CloudWatch Logs HTTP APIs (one listener each), the rules engine and the
+//! it, the control-plane, data-plane and CloudWatch Logs HTTP APIs (one listener each), the rules engine and the
 //! Lambda service running the real function binaries, all loaded from the synthesized template.
 //!
 //! Shadow glue: the shadow service subscribes through the broker's in-process API to
@@ -20,6 +20,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::broker::{Broker, BrokerConfig, BrokerError, RunningBroker};
+use crate::controlplane::{ControlPlane, ControlPlaneSettings};
 use crate::dataplane::DataPlane;
 use crate::http_listener::BoundedListener;
 use crate::identity::EmulatorCa;
@@ -97,6 +98,7 @@ impl FunctionBinaries {
 pub struct EmulatorConfig {
     pub broker: BrokerConfig,
     /// Address of the HTTP APIs; port 0 picks a free port.
+    pub control_plane_bind: SocketAddr,
     pub data_plane_bind: SocketAddr,
     pub logs_bind: SocketAddr,
     /// Shadows (`shadows/`), logs (`logs/`), the broker's retained messages and persistent sessions
@@ -117,6 +119,7 @@ impl EmulatorConfig {
         let any_port = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
         Self {
             broker,
+            control_plane_bind: any_port,
             data_plane_bind: any_port,
             logs_bind: any_port,
             state_dir: None,
@@ -131,6 +134,7 @@ impl EmulatorConfig {
 /// A running emulator: its endpoints, its services, and the way to stop it.
 pub struct RunningEmulator {
     broker: RunningBroker,
+    control_plane_addr: SocketAddr,
     data_plane_addr: SocketAddr,
     logs_addr: SocketAddr,
     shadows: Arc<ShadowService>,
@@ -144,6 +148,7 @@ impl std::fmt::Debug for RunningEmulator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RunningEmulator")
             .field("mqtt", &self.broker.local_addr())
+            .field("control_plane", &self.control_plane_addr)
             .field("data_plane", &self.data_plane_addr)
             .field("logs", &self.logs_addr)
             .finish_non_exhaustive()
@@ -174,7 +179,7 @@ impl RunningEmulator {
     pub async fn start(
         config: EmulatorConfig,
         registry: Arc<Registry>,
-        ca: &EmulatorCa,
+        ca: Arc<EmulatorCa>,
     ) -> Result<RunningEmulator, AppError> {
         let (shadow_store, logs) = match &config.state_dir {
             Some(dir) => (
@@ -205,9 +210,27 @@ impl RunningEmulator {
             // Retained messages and persistent sessions survive a restart on the same state directory.
             broker_config.state_dir = config.state_dir.as_ref().map(|dir| dir.join("broker"));
         }
-        let running_broker = Broker::start(broker_config, registry, ca).await?;
+        let running_broker = Broker::start(broker_config, Arc::clone(&registry), &ca).await?;
         let broker = running_broker.broker().clone();
         let mut tasks = Vec::new();
+
+        let control_plane = ControlPlane::new(
+            registry,
+            ca,
+            ControlPlaneSettings {
+                region: config.broker.region.clone(),
+                account: config.broker.account.clone(),
+                mqtt_host: display_host(running_broker.local_addr().ip()).to_string(),
+                rules: config.stack.rules.clone(),
+            },
+        );
+        let (control_plane_addr, task) = serve(
+            "control-plane",
+            config.control_plane_bind,
+            control_plane.with_broker(broker.clone()).router(),
+        )
+        .await?;
+        tasks.push(task);
 
         let shadow_publisher: Arc<dyn Publisher> =
             Arc::new(broker.service_publisher(SHADOW_SERVICE_NAME));
@@ -255,6 +278,7 @@ impl RunningEmulator {
         )?;
         Ok(RunningEmulator {
             broker: running_broker,
+            control_plane_addr,
             data_plane_addr,
             logs_addr,
             shadows,
@@ -269,12 +293,21 @@ impl RunningEmulator {
         self.broker.local_addr()
     }
 
+    pub fn control_plane_addr(&self) -> SocketAddr {
+        self.control_plane_addr
+    }
+
     pub fn data_plane_addr(&self) -> SocketAddr {
         self.data_plane_addr
     }
 
     pub fn logs_addr(&self) -> SocketAddr {
         self.logs_addr
+    }
+
+    /// Base URL for `AWS_ENDPOINT_URL_IOT` / `aws iot --endpoint-url` / boto3's `endpoint_url`.
+    pub fn control_plane_url(&self) -> String {
+        format!("http://{}", self.control_plane_addr)
     }
 
     /// Base URL for `AWS_ENDPOINT_URL_IOT_DATA_PLANE` / `aws iot-data --endpoint-url`.

@@ -2,8 +2,8 @@
 //! APIs listen. `up` writes it once everything is bound; the HTTP subcommands read it unless given URLs.
 //!
 //! ```json
-//! {"mqtt": "127.0.0.1:8883", "dataPlane": "http://127.0.0.1:8088", "logs": "http://127.0.0.1:8089",
-//!  "rootCA": ".iot-emulator/ca/root-CA.pem"}
+//! {"mqtt": "127.0.0.1:8883", "controlPlane": "http://127.0.0.1:8090", "dataPlane": "http://127.0.0.1:8088",
+//!  "logs": "http://127.0.0.1:8089", "rootCA": ".iot-emulator/ca/root-CA.pem"}
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -46,18 +46,19 @@ pub enum EndpointsError {
 pub struct Endpoints {
     /// `host:port` of MQTT over mutual TLS.
     pub mqtt: String,
-    /// Base URL of the data-plane HTTP API (`AWS_ENDPOINT_URL_IOT_DATA_PLANE`).
-    #[serde(rename = "dataPlane")]
-    pub data_plane: String,
-    /// Base URL of the CloudWatch Logs API (`AWS_ENDPOINT_URL_CLOUDWATCH_LOGS`).
-    pub logs: String,
-    /// Base URL of the IoT control-plane API (`aws iot --endpoint-url`); absent in files of older emulators.
+    /// Base URL of the control-plane HTTP API (`AWS_ENDPOINT_URL_IOT`); absent in files written before it
+    /// existed, which still load.
     #[serde(
         rename = "controlPlane",
         default,
         skip_serializing_if = "Option::is_none"
     )]
     pub control_plane: Option<String>,
+    /// Base URL of the data-plane HTTP API (`AWS_ENDPOINT_URL_IOT_DATA_PLANE`).
+    #[serde(rename = "dataPlane")]
+    pub data_plane: String,
+    /// Base URL of the CloudWatch Logs API (`AWS_ENDPOINT_URL_CLOUDWATCH_LOGS`).
+    pub logs: String,
     /// The emulator CA that devices trust.
     #[serde(rename = "rootCA")]
     pub root_ca: PathBuf,
@@ -97,9 +98,9 @@ mod tests {
     fn endpoints() -> Endpoints {
         Endpoints {
             mqtt: "127.0.0.1:8883".into(),
+            control_plane: Some("http://127.0.0.1:8090".into()),
             data_plane: "http://127.0.0.1:8088".into(),
             logs: "http://127.0.0.1:8089".into(),
-            control_plane: Some("http://127.0.0.1:8090".into()),
             root_ca: PathBuf::from("state/ca/root-CA.pem"),
         }
     }
@@ -116,23 +117,26 @@ mod tests {
             json,
             serde_json::json!({
                 "mqtt": "127.0.0.1:8883",
+                "controlPlane": "http://127.0.0.1:8090",
                 "dataPlane": "http://127.0.0.1:8088",
                 "logs": "http://127.0.0.1:8089",
-                "controlPlane": "http://127.0.0.1:8090",
                 "rootCA": "state/ca/root-CA.pem",
             })
         );
     }
 
     #[test]
-    fn files_of_older_emulators_without_a_control_plane_still_load() {
+    fn files_without_the_control_plane_still_load() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
             dir.path().join(ENDPOINTS_FILE),
-            r#"{"mqtt":"127.0.0.1:8883","dataPlane":"http://127.0.0.1:8088","logs":"http://127.0.0.1:8089","rootCA":"ca/root-CA.pem"}"#,
+            br#"{"mqtt": "127.0.0.1:8883", "dataPlane": "http://127.0.0.1:8088",
+                "logs": "http://127.0.0.1:8089", "rootCA": "ca/root-CA.pem"}"#,
         )
         .unwrap();
-        assert_eq!(Endpoints::read(dir.path()).unwrap().control_plane, None);
+        let endpoints = Endpoints::read(dir.path()).unwrap();
+        assert_eq!(endpoints.control_plane, None);
+        assert_eq!(endpoints.data_plane, "http://127.0.0.1:8088");
     }
 
     #[test]

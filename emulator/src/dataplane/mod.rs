@@ -7,7 +7,7 @@
 //! signatures are accepted unchecked.
 
 mod connections;
-mod error;
+pub(crate) mod error;
 mod paging;
 mod publish;
 mod retained;

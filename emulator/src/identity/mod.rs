@@ -235,6 +235,23 @@ impl EmulatorCa {
         })
     }
 
+    /// `CreateCertificateFromCsr`: a certificate for the CSR's public key and subject, signed by the CA. The CSR's
+    /// signature is verified (proof that the requester holds the key); a CSR asking to be a CA gets a leaf anyway.
+    /// Returns the PEM and the DER.
+    pub fn sign_certificate_request(
+        &self,
+        csr_pem: &str,
+    ) -> Result<(String, Vec<u8>), IdentityError> {
+        let mut request = rcgen::CertificateSigningRequestParams::from_pem(csr_pem)?;
+        request.params.serial_number = Some(random_serial());
+        request.params.is_ca = IsCa::NoCa;
+        if request.params.extended_key_usages.is_empty() {
+            request.params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        }
+        let certificate = request.signed_by(&self.issuer())?;
+        Ok((certificate.pem(), certificate.der().as_ref().to_vec()))
+    }
+
     /// The broker's server certificate for `names` (DNS names or IP addresses, e.g. `localhost`, `127.0.0.1`).
     pub fn issue_server_identity(&self, names: &[String]) -> Result<ServerIdentity, IdentityError> {
         let key = KeyPair::generate()?;

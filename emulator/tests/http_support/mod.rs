@@ -1,5 +1,6 @@
-//! Shared by the HTTP API tests (data plane and CloudWatch Logs, through the SDKs and the AWS CLI): one of the
-//! emulator's routers served on 127.0.0.1 for the length of a test, and the AWS CLI pointed at it.
+//! Shared by the HTTP API tests (control plane, data plane and CloudWatch Logs, through the SDKs, boto3 and the
+//! AWS CLI): one of the emulator's routers served on 127.0.0.1 for the length of a test, and the AWS CLI or a
+//! boto3 script pointed at it.
 
 #![allow(dead_code)] // each test binary uses a part
 
@@ -55,6 +56,32 @@ pub fn aws_cli_installed() -> bool {
     crate::tool_support::tool_available("aws CLI", Path::new(AWS_CLI))
 }
 
+/// The venv's Python, where `make setup` installs boto3 (tools/requirements.txt).
+pub const PYTHON: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../.tools/venv/bin/python");
+
+/// Whether the venv's Python (with boto3) is installed; skips or fails like [`aws_cli_installed`].
+pub fn python_installed() -> bool {
+    crate::tool_support::tool_available("Python venv with boto3", Path::new(PYTHON))
+}
+
+/// `python <script> <args>` with test credentials and nothing from the user's own AWS configuration.
+pub async fn python(script: &Path, args: &[&str]) -> Output {
+    tokio::process::Command::new(PYTHON)
+        .arg(script)
+        .args(args)
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("AWS_ENDPOINT_URL_IOT")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .output()
+        .await
+        .unwrap()
+}
+
 /// `aws --endpoint-url <endpoint> --output json <args>` with test credentials and nothing from the
 /// user's own AWS configuration.
 pub async fn aws(endpoint: &str, args: &[&str]) -> Output {
@@ -63,6 +90,7 @@ pub async fn aws(endpoint: &str, args: &[&str]) -> Output {
         .args(args)
         .env_remove("AWS_PROFILE")
         .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("AWS_ENDPOINT_URL_IOT")
         .env_remove("AWS_ENDPOINT_URL_IOT_DATA_PLANE")
         .env_remove("AWS_ENDPOINT_URL_CLOUDWATCH_LOGS")
         .env("AWS_CONFIG_FILE", "/dev/null")
