@@ -625,6 +625,12 @@ fn policy_documents_are_validated() {
         code(registry.create_policy("over", &build(2049))),
         "MalformedPolicyException"
     );
+    let mostly_whitespace = at_limit.replacen(',', &format!("{},", " ".repeat(404_600)), 1);
+    assert_eq!(
+        code(registry.create_policy("whitespace", &mostly_whitespace)),
+        "MalformedPolicyException",
+        "the service model's total length still applies"
+    );
     assert_eq!(
         code(registry.create_policy("at-limit", POLICY)),
         "ResourceAlreadyExistsException"
