@@ -4,8 +4,10 @@
 //! the last tenth of each run (flat when a write costs the size of the change, not of the registry), the
 //! registry's resident memory at the largest size, and the time to reopen it.
 //!
-//! Two variants: `registry` registers certificates issued before the clock starts (the registry's own cost);
-//! `with keygen` uses CreateKeysAndCertificate (an ECDSA P-256 key pair and a signature per thing on top).
+//! Variants: `registry` registers certificates issued before the clock starts (the registry's own cost);
+//! `with keygen` uses CreateKeysAndCertificate (an ECDSA P-256 key pair and a signature per thing on top);
+//! `buffered+key` is `with keygen` on a registry opened with `Durability::Buffered` (no sync per change); `in
+//! memory` is `registry` without files.
 //!
 //! `cargo bench -p iot-emulator --bench registry_provisioning`. `REGISTRY_BENCH_SIZES=100,1000` changes the sizes;
 //! `REGISTRY_BENCH_DIR` puts the state directory on another file system (default: the system temp directory).
@@ -15,7 +17,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use iot_emulator::identity::{EmulatorCa, IssuedCertificate};
-use iot_emulator::registry::{AttachmentKind, CertificateStatus, Registry};
+use iot_emulator::registry::{AttachmentKind, CertificateStatus, Durability, Registry};
 
 const POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Connect",
   "Resource":"arn:aws:iot:us-east-1:123456789012:client/${iot:Connection.Thing.ThingName}"}]}"#;
@@ -91,8 +93,8 @@ fn provision(
     }
 }
 
-fn open(dir: &Path) -> Registry {
-    let registry = Registry::open(dir).expect("open registry");
+fn open(dir: &Path, durability: Durability) -> Registry {
+    let registry = Registry::open_with(dir, durability).expect("open registry");
     registry.put_policy_json("device", POLICY).expect("policy");
     registry
 }
@@ -140,7 +142,7 @@ fn main() {
     for &count in &sizes {
         let dir = tempfile::tempdir_in(&base).expect("state dir");
         let rss_before = rss_bytes();
-        let registry = open(dir.path());
+        let registry = open(dir.path(), Durability::EveryChange);
         let run = provision(&registry, count, |index| {
             registry
                 .register_certificate(&issued[index].certificate_pem, CertificateStatus::Active)
@@ -177,7 +179,7 @@ fn main() {
 
     for &count in &sizes {
         let dir = tempfile::tempdir_in(&base).expect("state dir");
-        let registry = open(dir.path());
+        let registry = open(dir.path(), Durability::EveryChange);
         let run = provision(&registry, count, |_| {
             registry
                 .create_keys_and_certificate(&ca, true)
@@ -186,6 +188,18 @@ fn main() {
         });
         report("with keygen", count, &run);
     }
+
+    // Durability::Buffered: written to the OS per change, synced at compaction and close.
+    let dir = tempfile::tempdir_in(&base).expect("state dir");
+    let registry = open(dir.path(), Durability::Buffered);
+    let run = provision(&registry, largest, |_| {
+        registry
+            .create_keys_and_certificate(&ca, true)
+            .expect("create keys and certificate")
+            .certificate_id
+    });
+    report("buffered+key", largest, &run);
+    drop(registry);
 
     let registry = Registry::in_memory();
     registry.put_policy_json("device", POLICY).expect("policy");

@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use crate::identity::{self, EmulatorCa, IssuedCertificate};
 
 pub use errors::RegistryError;
-pub use persistence::{JOURNAL_FILE, LOCK_FILE, SNAPSHOT_FILE};
+pub use persistence::{Durability, JOURNAL_FILE, LOCK_FILE, SNAPSHOT_FILE};
 
 use model::{CertificateRecord, Op, PolicyRecord, PolicyVersionRecord, RegistryData, ThingRecord};
 use persistence::Store;
@@ -201,7 +201,12 @@ impl Registry {
     /// Opens the registry in `state_dir` (snapshot `registry.json` plus journal `registry.journal`), migrating a
     /// registry of the first format, or starts empty when there is none yet.
     pub fn open(state_dir: &Path) -> Result<Registry, RegistryError> {
-        let (store, data) = Store::open(state_dir)?;
+        Registry::open_with(state_dir, Durability::EveryChange)
+    }
+
+    /// [`Registry::open`] with a choice of when changes reach stable storage.
+    pub fn open_with(state_dir: &Path, durability: Durability) -> Result<Registry, RegistryError> {
+        let (store, data) = Store::open(state_dir, durability)?;
         Ok(Registry {
             data: RwLock::new(data),
             store: Some(store),

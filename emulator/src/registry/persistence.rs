@@ -166,6 +166,19 @@ fn migrate(legacy: LegacyData) -> State {
     }
 }
 
+/// When a change is on stable storage.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// Synced (`fdatasync`, shared by concurrent callers) before the call returns: a returned change survives a
+    /// power loss. The default.
+    #[default]
+    EveryChange,
+    /// Written to the operating system before the call returns, so it survives the emulator crashing or being
+    /// killed, but synced only at compaction and when the registry is closed: a power loss or kernel crash can
+    /// lose the last changes. For bulk provisioning on a disk where every sync waits behind other writers.
+    Buffered,
+}
+
 /// The open journal and what compaction needs to know.
 #[derive(Debug)]
 struct Journal {
@@ -184,6 +197,7 @@ pub struct Store {
     _lock: File,
     /// The journal is never compacted at run time below this size ([`MIN_COMPACTION_BYTES`]; tests lower it).
     pub compaction_floor: u64,
+    durability: Durability,
     journal: Mutex<Journal>,
     /// The same open file as `journal.file`, so a sync needs no lock that appenders wait on.
     sync_handle: File,
@@ -211,7 +225,10 @@ fn corrupt(path: &Path, message: impl Into<String>) -> RegistryError {
 impl Store {
     /// Loads the snapshot (migrating the first format), replays the journal over it, compacts, and opens the
     /// journal for appending.
-    pub fn open(dir: &Path) -> Result<(Store, RegistryData), RegistryError> {
+    pub fn open(
+        dir: &Path,
+        durability: Durability,
+    ) -> Result<(Store, RegistryData), RegistryError> {
         std::fs::create_dir_all(dir).map_err(io_error(dir))?;
         let directory_lock = lock_directory(dir)?;
         let snapshot_path = dir.join(SNAPSHOT_FILE);
@@ -258,6 +275,7 @@ impl Store {
             dir: dir.to_owned(),
             _lock: directory_lock,
             compaction_floor: MIN_COMPACTION_BYTES,
+            durability,
             journal: Mutex::new(Journal {
                 file,
                 len: journal_bytes.len() as u64,
@@ -304,8 +322,12 @@ impl Store {
         Ok(seq)
     }
 
-    /// Returns once the journal line `seq` is on stable storage, syncing unless another caller's sync covered it.
+    /// Returns once the journal line `seq` is on stable storage, syncing unless another caller's sync covered it
+    /// (with [`Durability::Buffered`], at once).
     pub fn make_durable(&self, seq: u64) -> Result<(), RegistryError> {
+        if self.durability == Durability::Buffered {
+            return Ok(());
+        }
         let mut synced = lock(&self.synced_seq);
         if *synced >= seq {
             return Ok(());
@@ -395,6 +417,17 @@ fn lock_directory(dir: &Path) -> Result<File, RegistryError> {
     file.set_len(0).map_err(io_error(&path))?;
     writeln!(file, "{}", std::process::id()).map_err(io_error(&path))?;
     Ok(file)
+}
+
+impl Drop for Store {
+    /// A buffered journal is synced when the registry closes (an orderly shutdown loses nothing).
+    fn drop(&mut self) {
+        if self.durability == Durability::Buffered
+            && let Err(error) = self.sync_handle.sync_data()
+        {
+            tracing::warn!(%error, "syncing the registry journal at close failed");
+        }
+    }
 }
 
 fn sync_dir(dir: &Path) -> Result<(), RegistryError> {

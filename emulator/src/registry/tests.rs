@@ -625,6 +625,12 @@ fn policy_documents_are_validated() {
         code(registry.create_policy("over", &build(2049))),
         "MalformedPolicyException"
     );
+    let mostly_whitespace = at_limit.replacen(',', &format!("{},", " ".repeat(404_600)), 1);
+    assert_eq!(
+        code(registry.create_policy("whitespace", &mostly_whitespace)),
+        "MalformedPolicyException",
+        "the service model's total length still applies"
+    );
     assert_eq!(
         code(registry.create_policy("at-limit", POLICY)),
         "ResourceAlreadyExistsException"
@@ -1268,4 +1274,63 @@ fn the_journal_is_compacted_while_running_once_it_outgrows_the_snapshot() {
     let state = dump(&registry);
     drop(registry);
     assert_eq!(dump(&Registry::open(dir.path()).unwrap()), state);
+}
+
+#[test]
+fn a_buffered_registry_keeps_its_changes_across_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = Registry::open_with(dir.path(), Durability::Buffered).unwrap();
+    registry.create_policy("p", POLICY).unwrap();
+    registry.create_thing("t", None, BTreeMap::new()).unwrap();
+    assert!(
+        std::fs::metadata(dir.path().join(JOURNAL_FILE))
+            .unwrap()
+            .len()
+            > 0,
+        "written to the journal before returning"
+    );
+    let state = dump(&registry);
+    drop(registry);
+    assert_eq!(dump(&Registry::open(dir.path()).unwrap()), state);
+}
+
+#[test]
+fn concurrent_changes_share_syncs_and_all_survive_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = std::sync::Arc::new(Registry::open(dir.path()).unwrap());
+    let generation = registry.generation();
+    let writers: Vec<_> = (0..4)
+        .map(|writer| {
+            let registry = registry.clone();
+            std::thread::spawn(move || {
+                for index in 0..50 {
+                    registry
+                        .create_thing(&format!("w{writer}-{index}"), None, BTreeMap::new())
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.join().unwrap();
+    }
+    assert_eq!(
+        registry.generation(),
+        generation + 200,
+        "one move per change"
+    );
+    let state = dump(&registry);
+    drop(registry);
+    let reopened = Registry::open(dir.path()).unwrap();
+    assert_eq!(dump(&reopened), state);
+    let all = reopened
+        .list_things(
+            &ThingFilter::default(),
+            &Page {
+                marker: None,
+                page_size: 1000,
+            },
+        )
+        .unwrap();
+    assert_eq!(all.items.len(), 200);
 }

@@ -13,8 +13,11 @@ pub const MAX_POLICY_DOCUMENT_CHARS: usize = 2048;
 const MAX_NAME_CHARS: usize = 128;
 /// `AttributeValue`: at most 800 characters.
 const MAX_ATTRIBUTE_VALUE_CHARS: usize = 800;
-/// AWS allows 50 attributes on a thing (3 through `attributePayload` for things without a type was lifted).
+/// AWS's quota of attributes per thing.
 pub const MAX_ATTRIBUTES: usize = 50;
+/// `PolicyDocument` in the service model: at most 404,600 characters in all (whitespace included), which bounds
+/// what the 2,048-character rule lets through as whitespace.
+pub const MAX_POLICY_DOCUMENT_TOTAL_CHARS: usize = 404_600;
 /// `CertificateSigningRequest`: at most 4,096 characters.
 pub const MAX_CSR_CHARS: usize = 4096;
 /// `CertificatePem`: at most 65,536 characters.
@@ -148,6 +151,11 @@ pub fn policy_document(name: &str, document: &str) -> Result<PolicyDocument, Reg
         name: name.to_owned(),
         reason,
     };
+    if document.len() > MAX_POLICY_DOCUMENT_TOTAL_CHARS {
+        return Err(malformed(format!(
+            "the document is longer than {MAX_POLICY_DOCUMENT_TOTAL_CHARS} characters"
+        )));
+    }
     let significant = document.chars().filter(|c| !c.is_whitespace()).count();
     if significant > MAX_POLICY_DOCUMENT_CHARS {
         return Err(malformed(format!(

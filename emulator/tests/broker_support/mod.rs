@@ -112,7 +112,18 @@ impl TestBroker {
 
     /// A certificate with the observer policy; connect with a client id starting with `observer`.
     pub fn observer(&self, client_id: &str) -> Device {
-        let mut device = self.provision(&format!("{client_id}-thing"), &["observer"]);
+        // Client ids may hold characters thing names may not (`observer+x`); the registry refuses those as AWS does.
+        let thing: String = client_id
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let mut device = self.provision(&format!("{thing}-thing"), &["observer"]);
         device.client_id = client_id.to_owned();
         device
     }
