@@ -21,58 +21,12 @@ use system_tests::binaries::{EMULATOR_CLI, project_binary};
 use system_tests::broker_support::{Device, RawClient, Received};
 use system_tests::http_support::{aws, aws_cli_installed};
 
-/// The article's least-privilege policy for thing `ratchet` in account 123456789012, character for character.
-const SEED_POLICY: &str = r#"{
-  "Version": "2012-10-17",
-  "Statement": [
-    {
-      "Effect": "Allow",
-      "Action": [
-        "iot:Connect"
-      ],
-      "Resource": [
-        "arn:aws:iot:us-east-1:123456789012:client/ratchet"
-      ]
-    },
-    {
-      "Effect": "Allow",
-      "Action": [
-        "iot:Publish"
-      ],
-      "Resource": [
-        "arn:aws:iot:us-east-1:123456789012:topic/device/ratchet/data"
-      ]
-    },
-    {
-      "Effect": "Allow",
-      "Action": [
-        "iot:Receive"
-      ],
-      "Resource": [
-        "arn:aws:iot:us-east-1:123456789012:topic/app/data"
-      ]
-    },
-    {
-      "Effect": "Allow",
-      "Action": [
-        "iot:Subscribe"
-      ],
-      "Resource": [
-        "arn:aws:iot:us-east-1:123456789012:topicfilter/app/data"
-      ]
-    }
-  ]
-}"#;
+/// The article's least-privilege policy for thing `ratchet` in account 123456789012, character for character;
+/// the README's lab 1.1 uses the same file.
+const SEED_POLICY: &str = include_str!("../examples/lab-1-1/policy-v1.json");
 
 /// Version 2: the same, plus publishing to `device/ratchet/status`.
-fn second_version() -> String {
-    SEED_POLICY.replace(
-        r#""arn:aws:iot:us-east-1:123456789012:topic/device/ratchet/data""#,
-        r#""arn:aws:iot:us-east-1:123456789012:topic/device/ratchet/data",
-        "arn:aws:iot:us-east-1:123456789012:topic/device/ratchet/status""#,
-    )
-}
-
+const SECOND_VERSION: &str = include_str!("../examples/lab-1-1/policy-v2.json");
 /// Any thing may connect as itself and publish under its own name (a thing-name policy variable).
 const THING_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[
   {"Effect":"Allow","Action":"iot:Connect","Resource":"arn:aws:iot:us-east-1:123456789012:client/${iot:Connection.Thing.ThingName}"},
@@ -286,7 +240,7 @@ async fn lab_1_1_with_the_aws_cli_policy_versions_and_certificate_status() {
     assert!(matches!(denied, Received::Closed), "{denied:?}");
 
     // A second version created without --set-as-default changes nothing.
-    let version_two = write_file(files.path(), "v2.json", &second_version());
+    let version_two = write_file(files.path(), "v2.json", SECOND_VERSION);
     let created = emulator
         .aws(&[
             "iot",

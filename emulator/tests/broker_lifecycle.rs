@@ -328,8 +328,13 @@ async fn thing_connectivity_follows_the_things_connections() {
         other => panic!("{other:?}"),
     }
 
-    // A certificate exclusively attached to `fan`, connecting under another client id.
+    // A certificate exclusively attached to `fan`, connecting under another client id. An exclusive
+    // attachment must be the certificate's only one (AWS's EXCLUSIVE_THING), so it leaves its own thing first.
     let observer = broker.observer("observer-fan");
+    broker
+        .registry
+        .detach_thing_principal("observer-fan-thing", observer.certificate_id())
+        .unwrap();
     broker
         .registry
         .create_thing("fan", None, Default::default())
@@ -344,7 +349,7 @@ async fn thing_connectivity_follows_the_things_connections() {
         .unwrap();
     let fan = RawClient::connect(broker.port(), &observer).await;
     assert!(api.thing_connectivity("fan").connected);
-    // The certificate's non-exclusive thing counts only when the client id is its name (reference 1.1, 4.4).
+    // Only the thing the connection is associated with counts (reference 1.1, 4.4).
     assert!(!api.thing_connectivity("observer-fan-thing").connected);
     fan.disconnect().await;
     events.next_presence(WAIT).await;
