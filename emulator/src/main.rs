@@ -451,7 +451,7 @@ async fn up(
         state_dir.join("ca/root-CA.pem").display()
     );
     println!(
-        "  registry             : {}",
+        "  registry             : {} (+ registry.journal)",
         state_dir.join("registry.json").display()
     );
     println!(
