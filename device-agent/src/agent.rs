@@ -31,6 +31,24 @@ pub enum AgentError {
     ThingName(#[from] shadow_doc::TopicError),
 }
 
+/// The process exit code for a configuration the agent will refuse again however often it is restarted; the
+/// systemd unit's `RestartPreventExitStatus=2` stops restarting on it.
+pub const EXIT_CONFIG: u8 = 2;
+/// The process exit code for a runtime failure (I/O, TLS files that became unreadable): a restart may cure it,
+/// so the unit restarts the agent.
+pub const EXIT_RUNTIME: u8 = 1;
+
+impl AgentError {
+    /// [`EXIT_CONFIG`] for what the configuration decides, [`EXIT_RUNTIME`] for everything else. Every error
+    /// used to exit 2, so a passing I/O error stopped the agent for good under the unit (issue 13, item 10).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            AgentError::Check(_) | AgentError::ThingName(_) => EXIT_CONFIG,
+            AgentError::Tls(_) | AgentError::Outbox(_) => EXIT_RUNTIME,
+        }
+    }
+}
+
 /// How the run ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunSummary {
@@ -182,4 +200,21 @@ pub async fn run_agent<A: Actuator>(
         agent_session,
         drain,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The unit's RestartPreventExitStatus=2 must stop restarts only for configuration problems (issue 13, item 10).
+    #[test]
+    fn configuration_errors_exit_2_and_runtime_errors_exit_1() {
+        let check = AgentError::Check(CheckReport { findings: vec![] });
+        let thing = AgentError::ThingName(shadow_doc::TopicError::InvalidThingName("a/b".into()));
+        let io = AgentError::Outbox(OutboxError::Io(std::io::Error::other("disk went away")));
+        assert_eq!(check.exit_code(), EXIT_CONFIG);
+        assert_eq!(thing.exit_code(), EXIT_CONFIG);
+        assert_eq!(io.exit_code(), EXIT_RUNTIME);
+        assert_eq!((EXIT_CONFIG, EXIT_RUNTIME), (2, 1));
+    }
 }

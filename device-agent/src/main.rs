@@ -133,11 +133,11 @@ fn run(path: &std::path::Path, overrides: &CliOverrides) -> ExitCode {
             Ok(_) => ExitCode::SUCCESS,
             Err(error @ device_agent::agent::AgentError::Check(_)) => {
                 tracing::error!("{error}\nrun `device-agent check` for details");
-                ExitCode::from(2)
+                ExitCode::from(error.exit_code())
             }
             Err(error) => {
                 tracing::error!("{error}");
-                ExitCode::from(2)
+                ExitCode::from(error.exit_code())
             }
         }
     })
