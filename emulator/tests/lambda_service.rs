@@ -290,3 +290,66 @@ async fn a_full_queue_throttles_new_events() {
             .starts_with("TooManyRequestsException")
     );
 }
+
+/// A clean shutdown with a hanging function and events queued behind it used to leave no failure record, no log
+/// line and nothing after a restart (issue 13, item 5). Now every unfinished event is handed back, kept in the
+/// state directory as `up` does, and runs after the restart.
+#[tokio::test]
+async fn a_shutdown_hands_back_unfinished_events_and_a_restart_runs_them() {
+    let fixture = start_with(Duration::from_secs(20), 2, Some(1));
+    fixture
+        .service
+        .invoke_async("double", br#"{"mode":"hang"}"#.to_vec())
+        .unwrap();
+    wait_until("the hanging event to hold the only instance", || {
+        events_seen(&fixture.events_file).len() == 1
+    })
+    .await;
+    for n in 0..4 {
+        fixture
+            .service
+            .invoke_async("double", json!({"n": n}).to_string().into_bytes())
+            .unwrap();
+    }
+    let started = std::time::Instant::now();
+    let unfinished = fixture.service.shutdown(Duration::from_millis(300)).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the grace bounds the shutdown, not the function's timeout"
+    );
+    let mut payloads: Vec<Value> = unfinished
+        .iter()
+        .map(|event| serde_json::from_slice(&event.payload).unwrap())
+        .collect();
+    payloads.sort_by_key(|payload| payload.to_string());
+    assert_eq!(
+        payloads,
+        vec![
+            json!({"mode": "hang"}),
+            json!({"n": 0}),
+            json!({"n": 1}),
+            json!({"n": 2}),
+            json!({"n": 3})
+        ]
+    );
+    assert!(unfinished.iter().all(|event| event.function == "double"));
+    assert!(matches!(
+        fixture.service.invoke_async("double", b"{}".to_vec()),
+        Err(InvokeError::Stopped)
+    ));
+
+    // Kept across the restart as `up` keeps them, then resumed by a new service.
+    let state = tempfile::tempdir().unwrap();
+    iot_emulator::lambda::pending::save(state.path(), &unfinished).unwrap();
+    let resumed = iot_emulator::lambda::pending::take(state.path()).unwrap();
+    let ok_events: Vec<_> = resumed
+        .into_iter()
+        .filter(|event| !event.payload.starts_with(br#"{"mode""#))
+        .collect();
+    let restarted = start_with(Duration::from_secs(5), 2, Some(1));
+    restarted.service.resume(ok_events).await;
+    wait_until("the four resumed events", || {
+        events_seen(&restarted.events_file).len() == 4
+    })
+    .await;
+}

@@ -24,7 +24,7 @@ use crate::controlplane::{ControlPlane, ControlPlaneSettings};
 use crate::dataplane::DataPlane;
 use crate::http_listener::BoundedListener;
 use crate::identity::EmulatorCa;
-use crate::lambda::{FunctionSpec, LambdaService, LambdaSettings};
+use crate::lambda::{FunctionSpec, LambdaService, LambdaSettings, SHUTDOWN_GRACE};
 use crate::logs::{LogsError, LogsIdentity, LogsService, LogsStore};
 use crate::publish::Publisher;
 use crate::registry::Registry;
@@ -140,6 +140,8 @@ pub struct RunningEmulator {
     shadows: Arc<ShadowService>,
     logs: LogsStore,
     lambda: Arc<LambdaService>,
+    /// Where unfinished Lambda events are kept across a restart (`{state}/lambda`).
+    lambda_dir: Option<PathBuf>,
     rules: RulesEngine,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -270,6 +272,18 @@ impl RunningEmulator {
             },
             logs.clone(),
         ));
+        let lambda_dir = config.state_dir.as_ref().map(|dir| dir.join("lambda"));
+        if let Some(dir) = &lambda_dir {
+            // Events the last clean shutdown could not finish, before any new one.
+            match crate::lambda::pending::take(dir) {
+                Ok(events) if !events.is_empty() => {
+                    tracing::info!(events = events.len(), "resuming unfinished Lambda events");
+                    lambda.resume(events).await;
+                }
+                Ok(_) => {}
+                Err(error) => tracing::error!(%error, "cannot read the unfinished Lambda events"),
+            }
+        }
         let rules = RulesEngine::start(
             &config.stack.rules,
             &broker,
@@ -284,6 +298,7 @@ impl RunningEmulator {
             shadows,
             logs,
             lambda,
+            lambda_dir,
             rules,
             tasks,
         })
@@ -348,15 +363,33 @@ impl RunningEmulator {
             mut rules,
             tasks,
             lambda,
+            lambda_dir,
             ..
         } = self;
         broker.shutdown().await;
         tokio::time::sleep(Duration::from_millis(200)).await;
         rules.stop();
+        // Functions still write to the HTTP APIs while they finish: those stop last.
+        let unfinished = lambda.shutdown(SHUTDOWN_GRACE).await;
+        if !unfinished.is_empty() {
+            match &lambda_dir {
+                Some(dir) => match crate::lambda::pending::save(dir, &unfinished) {
+                    Ok(()) => tracing::info!(
+                        events = unfinished.len(),
+                        "unfinished Lambda events kept for the next start"
+                    ),
+                    Err(error) => tracing::error!(%error, events = unfinished.len(),
+                        "cannot keep the unfinished Lambda events: they are lost"),
+                },
+                None => tracing::error!(
+                    events = unfinished.len(),
+                    "unfinished Lambda events are lost: the emulator runs without a state directory"
+                ),
+            }
+        }
         for task in tasks {
             task.abort();
         }
-        drop(lambda);
     }
 }
 

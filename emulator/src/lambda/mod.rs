@@ -24,10 +24,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use lambda_host::{FunctionConfig, FunctionProcess, HostError, InvocationResult, RuntimeApi};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::logs::{InputLogEvent, LogsStore};
+
+pub mod pending;
 
 /// Where exhausted async invocations are recorded (our stand-in for the on-failure SQS destination).
 pub const FAILURE_LOG_GROUP: &str = "/emulator/lambda-failures";
@@ -103,11 +106,68 @@ struct QueuedEvent {
     request_id: String,
 }
 
+/// An event the service had not finished when it stopped: queued, waiting for a retry, or still running at the
+/// deadline (delivered again after a restart: at least once, as Lambda's async invocations are).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingEvent {
+    pub function: String,
+    pub request_id: String,
+    /// Attempts already made; a resumed event keeps its remaining retries.
+    pub attempts: u32,
+    pub payload: Vec<u8>,
+}
+
+/// How long [`LambdaService::shutdown`] lets running invocations finish by default.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+
+/// Events waiting for their retry, soonest first.
+#[derive(Default)]
+struct Delayed {
+    due: std::collections::BinaryHeap<std::cmp::Reverse<(Instant, u64)>>,
+    events: HashMap<u64, QueuedEvent>,
+    next_key: u64,
+}
+
+impl Delayed {
+    fn push(&mut self, due: Instant, event: QueuedEvent) {
+        let key = self.next_key;
+        self.next_key += 1;
+        self.due.push(std::cmp::Reverse((due, key)));
+        self.events.insert(key, event);
+    }
+
+    fn next_due(&self) -> Option<Instant> {
+        self.due.peek().map(|std::cmp::Reverse((due, _))| *due)
+    }
+
+    fn pop_due(&mut self, now: Instant) -> Option<QueuedEvent> {
+        let std::cmp::Reverse((due, key)) = *self.due.peek()?;
+        if due > now {
+            return None;
+        }
+        self.due.pop();
+        self.events.remove(&key)
+    }
+
+    fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    fn drain(&mut self) -> Vec<QueuedEvent> {
+        self.due.clear();
+        self.events.drain().map(|(_, event)| event).collect()
+    }
+}
+
 /// The functions the emulator can invoke. Cheap to share behind an `Arc`.
 pub struct LambdaService {
     queues: HashMap<String, mpsc::Sender<QueuedEvent>>,
     cold_starts: HashMap<String, Arc<AtomicU64>>,
     settings: LambdaSettings,
+    /// Set to the deadline by [`LambdaService::shutdown`].
+    stop: watch::Sender<Option<Instant>>,
+    /// Each dispatcher hands back what it did not finish.
+    dispatchers: std::sync::Mutex<Vec<(String, JoinHandle<Vec<QueuedEvent>>)>>,
 }
 
 impl std::fmt::Debug for LambdaService {
@@ -124,6 +184,8 @@ impl LambdaService {
     pub fn start(functions: Vec<FunctionSpec>, settings: LambdaSettings, logs: LogsStore) -> Self {
         let mut queues = HashMap::new();
         let mut cold_starts = HashMap::new();
+        let mut dispatchers = Vec::new();
+        let (stop, stopped) = watch::channel(None);
         for spec in functions {
             let (sender, receiver) = mpsc::channel(MAX_QUEUED_EVENTS);
             let started = Arc::new(AtomicU64::new(0));
@@ -136,16 +198,69 @@ impl LambdaService {
                 spec,
                 settings: settings.clone(),
                 logs: logs.clone(),
-                requeue: sender.downgrade(),
                 cold_starts: started,
             });
-            queues.insert(function.spec.name.clone(), sender);
-            tokio::spawn(Dispatcher::new(function).run(receiver));
+            let name = function.spec.name.clone();
+            queues.insert(name.clone(), sender);
+            let dispatcher = tokio::spawn(Dispatcher::new(function).run(receiver, stopped.clone()));
+            dispatchers.push((name, dispatcher));
         }
         Self {
             queues,
             cold_starts,
             settings,
+            stop,
+            dispatchers: std::sync::Mutex::new(dispatchers),
+        }
+    }
+
+    /// Stops taking events, lets running invocations finish until `grace` has passed, and returns every event
+    /// not finished by then (queued, waiting for a retry, or still running), for [`LambdaService::resume`] after
+    /// a restart. Instances are stopped. Later invokes answer [`InvokeError::Stopped`].
+    pub async fn shutdown(&self, grace: Duration) -> Vec<PendingEvent> {
+        let _ = self.stop.send(Some(Instant::now() + grace));
+        let dispatchers = std::mem::take(
+            &mut *self
+                .dispatchers
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        );
+        let mut pending = Vec::new();
+        for (function, dispatcher) in dispatchers {
+            match dispatcher.await {
+                Ok(events) => pending.extend(events.into_iter().map(|event| PendingEvent {
+                    function: function.clone(),
+                    request_id: event.request_id,
+                    attempts: event.attempts,
+                    payload: event.payload,
+                })),
+                Err(error) => {
+                    tracing::error!(%function, %error, "the function's dispatcher failed; its queue is lost")
+                }
+            }
+        }
+        pending
+    }
+
+    /// Queues events handed back by [`LambdaService::shutdown`] before a restart, with their attempts so far.
+    /// Waits for room in a full queue rather than drop one. Events of functions that no longer exist are
+    /// logged and skipped.
+    pub async fn resume(&self, events: Vec<PendingEvent>) {
+        for event in events {
+            let Some(queue) = self.queues.get(&event.function) else {
+                tracing::error!(function = %event.function, request_id = %event.request_id,
+                    "a resumed event names a function the stack no longer has; skipped");
+                continue;
+            };
+            let queued = QueuedEvent {
+                payload: event.payload,
+                attempts: event.attempts,
+                request_id: event.request_id,
+            };
+            if queue.send(queued).await.is_err() {
+                tracing::error!(function = %event.function, "the Lambda service stopped while resuming");
+                return;
+            }
         }
     }
 
@@ -201,8 +316,6 @@ struct Function {
     function_arn: String,
     settings: LambdaSettings,
     logs: LogsStore,
-    /// Weak, so that dropping the service ends the dispatcher once the queue is empty.
-    requeue: mpsc::WeakSender<QueuedEvent>,
     cold_starts: Arc<AtomicU64>,
 }
 
@@ -221,8 +334,13 @@ enum Attempt {
 enum Report {
     /// The new instance it had to start is up (or failed to start): another may start now.
     Started,
-    /// Done; the instance when it may serve again.
-    Finished(Option<Box<Instance>>),
+    /// Done with the event of `ticket`: the instance when it may serve again, and the event again when it is
+    /// to be retried (after `retry_delay` times its attempts).
+    Finished {
+        ticket: u64,
+        instance: Option<Box<Instance>>,
+        retry: Option<QueuedEvent>,
+    },
 }
 
 /// Hands queued events to instances: a free warm one first (the most recently used, as Lambda keeps the
@@ -243,6 +361,11 @@ struct Dispatcher {
     max_concurrency: usize,
     reports_tx: mpsc::Sender<Report>,
     reports: mpsc::Receiver<Report>,
+    /// What each running invocation is working on, so that a shutdown can hand it back.
+    in_flight: HashMap<u64, QueuedEvent>,
+    next_ticket: u64,
+    /// Failed events waiting for their retry.
+    delayed: Delayed,
 }
 
 impl Dispatcher {
@@ -263,52 +386,84 @@ impl Dispatcher {
             max_concurrency,
             reports_tx,
             reports,
+            in_flight: HashMap::new(),
+            next_ticket: 0,
+            delayed: Delayed::default(),
         }
     }
 
-    async fn run(mut self, mut queue: mpsc::Receiver<QueuedEvent>) {
-        // The event taken off the queue that waits for an instance, and since when.
+    /// Runs until the service stops (or is dropped); returns the events it did not finish.
+    async fn run(
+        mut self,
+        mut queue: mpsc::Receiver<QueuedEvent>,
+        mut stop: watch::Receiver<Option<Instant>>,
+    ) -> Vec<QueuedEvent> {
+        // The event taken off the queue (or due for its retry) that waits for an instance, and since when.
         let mut pending: Option<(QueuedEvent, Instant)> = None;
         loop {
-            let Some((event, since)) = pending.take() else {
+            // A dropped service (no sender) stops like a shutdown without grace.
+            if stop.borrow().is_some() || stop.has_changed().is_err() {
+                break;
+            }
+            let now = Instant::now();
+            if pending.is_none()
+                && let Some(event) = self.delayed.pop_due(now)
+            {
+                pending = Some((event, now));
+            }
+            if let Some((event, since)) = pending.take() {
+                let scale_up_at = since.max(self.last_started) + SCALE_UP_AFTER;
+                let may_start = self.running < self.max_concurrency && !self.starting;
+                if !self.idle.is_empty() || (may_start && (self.running == 0 || now >= scale_up_at))
+                {
+                    self.dispatch(event);
+                    continue;
+                }
+                pending = Some((event, since));
                 tokio::select! {
                     biased;
+                    _ = stop.changed() => {}
                     Some(report) = self.reports.recv() => self.handle(report),
-                    event = queue.recv() => match event {
-                        Some(event) => pending = Some((event, Instant::now())),
-                        None => break,
-                    },
+                    () = tokio::time::sleep_until(scale_up_at), if may_start => {}
                 }
                 continue;
-            };
-            let scale_up_at = since.max(self.last_started) + SCALE_UP_AFTER;
-            let may_start = self.running < self.max_concurrency && !self.starting;
-            if !self.idle.is_empty()
-                || (may_start && (self.running == 0 || Instant::now() >= scale_up_at))
-            {
-                self.dispatch(event);
-                continue;
             }
-            pending = Some((event, since));
+            let next_due = self.delayed.next_due();
             tokio::select! {
                 biased;
+                _ = stop.changed() => {}
                 Some(report) = self.reports.recv() => self.handle(report),
-                () = tokio::time::sleep_until(scale_up_at), if may_start => {}
-                else => break,
+                // Retries waiting count against the bound: no new event is taken while they fill it.
+                event = queue.recv(), if self.delayed.len() < MAX_QUEUED_EVENTS => match event {
+                    Some(event) => pending = Some((event, Instant::now())),
+                    None => break,
+                },
+                () = tokio::time::sleep_until(next_due.unwrap_or(now)), if next_due.is_some() => {}
             }
         }
-        if let Some((event, _)) = pending {
-            self.dispatch(event);
+        let deadline = (*stop.borrow()).unwrap_or_else(Instant::now);
+        let mut unfinished: Vec<QueuedEvent> =
+            pending.into_iter().map(|(event, _)| event).collect();
+        queue.close();
+        while let Ok(event) = queue.try_recv() {
+            unfinished.push(event);
         }
         while self.running > 0 {
-            match self.reports.recv().await {
-                Some(report) => self.handle(report),
-                None => break,
+            match tokio::time::timeout_at(deadline, self.reports.recv()).await {
+                Ok(Some(report)) => self.handle(report),
+                Ok(None) | Err(_) => break,
             }
         }
+        unfinished.extend(self.delayed.drain());
+        unfinished.extend(self.in_flight.drain().map(|(_, event)| event));
         for mut instance in self.idle.drain(..) {
             instance.process.kill().await;
         }
+        if !unfinished.is_empty() {
+            tracing::warn!(function = %self.function.spec.name, events = unfinished.len(),
+                "stopping with unfinished events: handed back to be resumed");
+        }
+        unfinished
     }
 
     fn handle(&mut self, report: Report) {
@@ -317,10 +472,19 @@ impl Dispatcher {
                 self.starting = false;
                 self.last_started = Instant::now();
             }
-            Report::Finished(instance) => {
+            Report::Finished {
+                ticket,
+                instance,
+                retry,
+            } => {
                 self.running -= 1;
+                self.in_flight.remove(&ticket);
                 if let Some(instance) = instance {
                     self.idle.push(*instance);
+                }
+                if let Some(event) = retry {
+                    let delay = self.function.settings.retry_delay * event.attempts;
+                    self.delayed.push(Instant::now() + delay, event);
                 }
             }
         }
@@ -328,30 +492,46 @@ impl Dispatcher {
 
     fn dispatch(&mut self, event: QueuedEvent) {
         self.running += 1;
+        let ticket = self.next_ticket;
+        self.next_ticket += 1;
+        self.in_flight.insert(
+            ticket,
+            QueuedEvent {
+                payload: event.payload.clone(),
+                attempts: event.attempts,
+                request_id: event.request_id.clone(),
+            },
+        );
         let instance = self.idle.pop();
         let announce_start = instance.is_none();
         self.starting |= announce_start;
         let function = Arc::clone(&self.function);
         let reports = self.reports_tx.clone();
         tokio::spawn(async move {
-            let instance = function
+            let (instance, retry) = function
                 .invoke(instance, event, &reports, announce_start)
                 .await;
-            let _ = reports.send(Report::Finished(instance.map(Box::new))).await;
+            let _ = reports
+                .send(Report::Finished {
+                    ticket,
+                    instance: instance.map(Box::new),
+                    retry,
+                })
+                .await;
         });
     }
 }
 
 impl Function {
-    /// One attempt of `event` on `instance` (or a new one), then the retry or the failure record. Returns the
-    /// instance when it may serve again.
+    /// One attempt of `event` on `instance` (or a new one). Returns the instance when it may serve again, and
+    /// the event when it is to be retried; when its retries are spent, the failure is recorded here.
     async fn invoke(
         &self,
         instance: Option<Instance>,
         mut event: QueuedEvent,
         reports: &mpsc::Sender<Report>,
         announce_start: bool,
-    ) -> Option<Instance> {
+    ) -> (Option<Instance>, Option<QueuedEvent>) {
         let (instance, outcome) = self
             .attempt(instance, &event, reports, announce_start)
             .await;
@@ -362,32 +542,15 @@ impl Function {
             error_message,
         } = outcome
         else {
-            return instance;
+            return (instance, None);
         };
         tracing::warn!(function = %self.spec.name, request_id = %event.request_id,
             attempt = event.attempts, %error_type, %error_message, "async invocation failed");
         if event.attempts <= self.spec.maximum_retry_attempts {
-            let delay = self.settings.retry_delay * event.attempts;
-            let requeue = self.requeue.clone();
-            let name = self.spec.name.clone();
-            tokio::spawn(async move {
-                tokio::time::sleep(delay).await;
-                // Waits for room rather than drop a retry: the queue bound holds new events back instead.
-                match requeue.upgrade() {
-                    Some(queue) => {
-                        if let Err(error) = queue.send(event).await {
-                            tracing::error!(function = %name, request_id = %error.0.request_id,
-                                "the Lambda service stopped before a retry");
-                        }
-                    }
-                    None => tracing::error!(function = %name, request_id = %event.request_id,
-                        "the Lambda service stopped before a retry"),
-                }
-            });
-        } else {
-            self.record_failure(&event, function_error, &error_type, &error_message);
+            return (instance, Some(event));
         }
-        instance
+        self.record_failure(&event, function_error, &error_type, &error_message);
+        (instance, None)
     }
 
     async fn attempt(
