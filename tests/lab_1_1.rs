@@ -389,6 +389,10 @@ async fn lab_1_1_with_the_aws_cli_policy_versions_and_certificate_status() {
         .aws(&["iot", "get-thing-connectivity-data", "--thing-name", "pi-2"])
         .await;
     assert_eq!(connectivity["connected"], true, "{connectivity}");
+    assert_eq!(connectivity["clientId"], "pi-2", "{connectivity}");
+    assert_eq!(connectivity["sourceIp"], "127.0.0.1", "{connectivity}");
+    assert_eq!(connectivity["targetPort"], port, "{connectivity}");
+    assert_eq!(connectivity["cleanSession"], true, "{connectivity}");
     assert!(
         tokio::time::timeout(WAIT, second.disconnect())
             .await

@@ -174,6 +174,31 @@ pub struct ThingConnectivity {
     /// The lifecycle event's `disconnectReason` (reference 1.4) of the last disconnect; `None` while connected
     /// and for a thing never seen.
     pub disconnect_reason: Option<String>,
+    /// The (last) connection's client id, while it is connected.
+    pub client_id: Option<String>,
+    /// The (last) connection's socket, keep-alive and session kind; `None` for a thing never seen.
+    pub connection: Option<ConnectivityDetails>,
+}
+
+/// What GetThingConnectivityData reports of the connection itself (`sourceIp`/`sourcePort`, `targetIp`/
+/// `targetPort`, `keepAliveDuration`, `cleanSession`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectivityDetails {
+    pub source: SocketAddr,
+    pub target: SocketAddr,
+    pub keep_alive_secs: u16,
+    pub clean_session: bool,
+}
+
+impl ConnectivityDetails {
+    pub(crate) fn of(facts: &ConnectionFacts) -> Self {
+        Self {
+            source: facts.source,
+            target: facts.target,
+            keep_alive_secs: facts.keep_alive_secs,
+            clean_session: facts.clean_session,
+        }
+    }
 }
 
 /// Why the broker could not hand a direct message (SendDirectMessage) to its client.

@@ -34,7 +34,8 @@ use tokio_rustls::TlsAcceptor;
 
 pub use config::{BrokerConfig, LifecycleFaults, Limits, SubscribeDenial};
 pub use connections::{
-    ConnectionInfo, DISCONNECTED_VISIBLE_MS, DirectMessageError, RetainedSummary, ThingConnectivity,
+    ConnectionInfo, ConnectivityDetails, DISCONNECTED_VISIBLE_MS, DirectMessageError,
+    RetainedSummary, ThingConnectivity,
 };
 pub use journal::JournalError;
 pub use message::{Message, Origin, Qos};

@@ -12,8 +12,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::config::Limits;
 use super::connections::{
-    ConnectionFacts, ConnectionInfo, DISCONNECTED_VISIBLE_MS, Departure, Departures, DirectOutcome,
-    RetainedSummary, ThingConnectivity,
+    ConnectionFacts, ConnectionInfo, ConnectivityDetails, DISCONNECTED_VISIBLE_MS, Departure,
+    Departures, DirectOutcome, RetainedSummary, ThingConnectivity,
 };
 use super::journal::{self, Journal, JournalError, Record, StoredMessage, StoredSession};
 use super::message::{Message, Qos};
@@ -753,19 +753,24 @@ impl Router {
         let by_client_id = state
             .sessions
             .get(thing)
-            .and_then(|session| session.connection.as_ref());
+            .and_then(|session| session.connection.as_ref())
+            .map(|link| (thing, link));
         let live = by_client_id.or_else(|| {
-            state
-                .sessions
-                .values()
-                .filter_map(|session| session.connection.as_ref())
-                .find(|link| link.facts.thing_name.as_deref() == Some(thing))
+            state.sessions.iter().find_map(|(client_id, session)| {
+                session
+                    .connection
+                    .as_ref()
+                    .filter(|link| link.facts.thing_name.as_deref() == Some(thing))
+                    .map(|link| (client_id.as_str(), link))
+            })
         });
-        if let Some(link) = live {
+        if let Some((client_id, link)) = live {
             return ThingConnectivity {
                 connected: true,
                 timestamp_ms: Some(link.facts.connected_since_ms),
                 disconnect_reason: None,
+                client_id: Some(client_id.to_owned()),
+                connection: Some(ConnectivityDetails::of(&link.facts)),
             };
         }
         match state.departures.of_thing(thing) {
@@ -773,11 +778,15 @@ impl Router {
                 connected: false,
                 timestamp_ms: Some(departure.at_ms),
                 disconnect_reason: Some(departure.reason.as_str().to_owned()),
+                client_id: None,
+                connection: Some(ConnectivityDetails::of(&departure.facts)),
             },
             None => ThingConnectivity {
                 connected: false,
                 timestamp_ms: None,
                 disconnect_reason: None,
+                client_id: None,
+                connection: None,
             },
         }
     }

@@ -2,7 +2,9 @@
 //! (`Broker::thing_connectivity`): connected while a client whose id is the thing's name, or whose certificate is
 //! exclusively attached to it, is connected; otherwise the time and lifecycle `disconnectReason` of its last
 //! disconnect. A thing that never connected since the emulator started answers `connected: false` with no
-//! further details, as AWS answers for a device it has no session data about. AWS serves this from fleet
+//! further details, as AWS answers for a device it has no session data about. Otherwise the answer carries the
+//! fields AWS added to it: the connection's client id (while connected), source and target address and port,
+//! keep-alive and session kind (`sessionExpiry` and `vpcEndpointId` are not reported). AWS serves this from fleet
 //! indexing's connectivity index (IndexNotReadyException until it is enabled); the emulator needs no index.
 
 use axum::extract::State;
@@ -31,6 +33,17 @@ pub(super) async fn get_thing_connectivity_data(
     }
     if let Some(reason) = connectivity.disconnect_reason {
         body["disconnectReason"] = json!(reason);
+    }
+    if let Some(client_id) = connectivity.client_id {
+        body["clientId"] = json!(client_id);
+    }
+    if let Some(connection) = connectivity.connection {
+        body["sourceIp"] = json!(connection.source.ip().to_string());
+        body["sourcePort"] = json!(connection.source.port());
+        body["targetIp"] = json!(connection.target.ip().to_string());
+        body["targetPort"] = json!(connection.target.port());
+        body["keepAliveDuration"] = json!(connection.keep_alive_secs);
+        body["cleanSession"] = json!(connection.clean_session);
     }
     Ok(ok_json(&body))
 }
