@@ -39,6 +39,20 @@ fn start(timeout: Duration, retries: u32) -> Fixture {
 }
 
 fn start_with(timeout: Duration, retries: u32, max_concurrency: Option<u32>) -> Fixture {
+    start_aging(
+        timeout,
+        retries,
+        max_concurrency,
+        Duration::from_secs(6 * 60 * 60),
+    )
+}
+
+fn start_aging(
+    timeout: Duration,
+    retries: u32,
+    max_concurrency: Option<u32>,
+    maximum_event_age: Duration,
+) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let binary = dir.path().join("bootstrap");
     std::fs::write(&binary, SCRIPT).unwrap();
@@ -56,6 +70,7 @@ fn start_with(timeout: Duration, retries: u32, max_concurrency: Option<u32>) -> 
         timeout,
         memory_mb: 128,
         maximum_retry_attempts: retries,
+        maximum_event_age,
         on_failure_destination: Some("arn:aws:sqs:us-east-1:123456789012:failed".into()),
         log_file: None,
         max_concurrency,
@@ -352,4 +367,43 @@ async fn a_shutdown_hands_back_unfinished_events_and_a_restart_runs_them() {
         events_seen(&restarted.events_file).len() == 4
     })
     .await;
+}
+
+/// MaximumEventAgeInSeconds: an event that waited longer than the template allows is not invoked but recorded
+/// with `condition: EventAgeExceeded`, as Lambda sends it to the on-failure destination.
+#[tokio::test]
+async fn an_event_older_than_its_maximum_age_goes_to_the_destination_uninvoked() {
+    let fixture = start_aging(
+        Duration::from_millis(800),
+        0,
+        Some(1),
+        Duration::from_millis(300),
+    );
+    fixture
+        .service
+        .invoke_async("double", br#"{"mode":"hang"}"#.to_vec())
+        .unwrap();
+    fixture
+        .service
+        .invoke_async("double", br#"{"n":"waits too long"}"#.to_vec())
+        .unwrap();
+    wait_until("two failure records", || {
+        failure_records(&fixture.logs).len() == 2
+    })
+    .await;
+    let records = failure_records(&fixture.logs);
+    let conditions: Vec<_> = records
+        .iter()
+        .map(|record| record["requestContext"]["condition"].clone())
+        .collect();
+    assert_eq!(
+        conditions,
+        [json!("RetriesExhausted"), json!("EventAgeExceeded")]
+    );
+    assert_eq!(records[1]["requestPayload"], json!({"n": "waits too long"}));
+    assert_eq!(
+        events_seen(&fixture.events_file),
+        vec![json!({"mode": "hang"})],
+        "the old event never reached the function"
+    );
 }

@@ -433,12 +433,13 @@ fn function_specs(
                 timeout: Duration::from_secs(function.timeout_secs),
                 memory_mb: function.memory_mb,
                 maximum_retry_attempts: function.maximum_retry_attempts,
+                maximum_event_age: Duration::from_secs(function.maximum_event_age_secs),
                 on_failure_destination: function.on_failure_destination.clone(),
                 log_file: config
                     .state_dir
                     .as_ref()
                     .map(|dir| dir.join("lambda").join(format!("{}.log", function.name))),
-                max_concurrency: None,
+                max_concurrency: function.reserved_concurrency,
             })
         })
         .collect()

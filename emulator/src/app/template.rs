@@ -47,12 +47,18 @@ pub struct FunctionDefinition {
     pub maximum_retry_attempts: u32,
     /// The on-failure destination ARN (an SQS queue in our stack), for the failure record.
     pub on_failure_destination: Option<String>,
+    /// Async events older than this are not invoked again but sent to the destination (`EventAgeExceeded`);
+    /// `MaximumEventAgeInSeconds` of the EventInvokeConfig, Lambda's default 6 hours.
+    pub maximum_event_age_secs: u64,
+    /// `ReservedConcurrentExecutions`: the instances the function may run at once.
+    pub reserved_concurrency: Option<u32>,
 }
 
 /// Lambda's defaults when the template does not say (Timeout 3 s, 128 MB, 2 async retries).
 const DEFAULT_TIMEOUT_SECS: u64 = 3;
 const DEFAULT_MEMORY_MB: u32 = 128;
 const DEFAULT_MAXIMUM_RETRY_ATTEMPTS: u32 = 2;
+const DEFAULT_MAXIMUM_EVENT_AGE_SECS: u64 = 6 * 60 * 60;
 
 /// The function name in a Lambda ARN `arn:aws:lambda:r:a:function:name[:qualifier]`, or the text itself
 /// when it is a bare name.
@@ -137,7 +143,7 @@ impl StackTemplate {
             pseudo: PseudoParameters::new(account, region),
         };
         let mut stack = StackTemplate::default();
-        let mut invoke_configs: BTreeMap<String, (u32, Option<String>)> = BTreeMap::new();
+        let mut invoke_configs: BTreeMap<String, (u32, Option<String>, u64)> = BTreeMap::new();
         for (id, resource) in resources {
             let properties = resource.get("Properties").cloned().unwrap_or(Value::Null);
             match resource.get("Type").and_then(Value::as_str) {
@@ -172,18 +178,24 @@ impl StackTemplate {
                     let destination = properties
                         .pointer("/DestinationConfig/OnFailure/Destination")
                         .and_then(|value| resolver.resolve(value));
+                    let maximum_age = properties
+                        .get("MaximumEventAgeInSeconds")
+                        .and_then(Value::as_u64)
+                        .unwrap_or(DEFAULT_MAXIMUM_EVENT_AGE_SECS);
                     invoke_configs.insert(
                         function_name_from_arn(&function).to_owned(),
-                        (retries, destination),
+                        (retries, destination, maximum_age),
                     );
                 }
                 _ => {}
             }
         }
         for function in &mut stack.functions {
-            if let Some((retries, destination)) = invoke_configs.remove(&function.name) {
+            if let Some((retries, destination, maximum_age)) = invoke_configs.remove(&function.name)
+            {
                 function.maximum_retry_attempts = retries;
                 function.on_failure_destination = destination;
+                function.maximum_event_age_secs = maximum_age;
             }
         }
         Ok(stack)
@@ -220,6 +232,11 @@ fn parse_function(resolver: &Resolver<'_>, id: &str, properties: &Value) -> Func
             .unwrap_or(DEFAULT_MEMORY_MB),
         maximum_retry_attempts: DEFAULT_MAXIMUM_RETRY_ATTEMPTS,
         on_failure_destination: None,
+        maximum_event_age_secs: DEFAULT_MAXIMUM_EVENT_AGE_SECS,
+        reserved_concurrency: properties
+            .get("ReservedConcurrentExecutions")
+            .and_then(Value::as_u64)
+            .and_then(|n| u32::try_from(n).ok()),
     }
 }
 
@@ -314,9 +331,10 @@ mod tests {
 
     const TEMPLATE: &str = r#"{"Resources": {
       "Fn": {"Type": "AWS::Lambda::Function", "Properties": {"FunctionName": "recorder", "Timeout": 10,
+             "ReservedConcurrentExecutions": 4,
              "Environment": {"Variables": {"GROUP": {"Ref": "Group"}}}}},
       "FnConfig": {"Type": "AWS::Lambda::EventInvokeConfig", "Properties": {"FunctionName": {"Ref": "Fn"},
-             "MaximumRetryAttempts": 1,
+             "MaximumRetryAttempts": 1, "MaximumEventAgeInSeconds": 120,
              "DestinationConfig": {"OnFailure": {"Destination": {"Fn::GetAtt": ["Queue", "Arn"]}}}}},
       "Queue": {"Type": "AWS::SQS::Queue", "Properties": {}},
       "Group": {"Type": "AWS::Logs::LogGroup", "Properties": {"LogGroupName": "/iot/rule-errors", "RetentionInDays": 30}},
@@ -359,6 +377,8 @@ mod tests {
         let function = stack.function("recorder").unwrap();
         assert_eq!(function.timeout_secs, 10);
         assert_eq!(function.maximum_retry_attempts, 1);
+        assert_eq!(function.maximum_event_age_secs, 120);
+        assert_eq!(function.reserved_concurrency, Some(4));
         assert_eq!(
             function.on_failure_destination.as_deref(),
             Some("arn:aws:sqs:eu-west-1:111122223333:Queue")

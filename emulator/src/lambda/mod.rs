@@ -53,6 +53,9 @@ pub struct FunctionSpec {
     pub timeout: Duration,
     pub memory_mb: u32,
     pub maximum_retry_attempts: u32,
+    /// An event older than this (since it was first queued) is not invoked again: it goes to the on-failure
+    /// destination with `condition: EventAgeExceeded` (`MaximumEventAgeInSeconds`).
+    pub maximum_event_age: Duration,
     /// The on-failure destination ARN from the template, copied into the failure record.
     pub on_failure_destination: Option<String>,
     /// Where the function's stdout/stderr go; `None` inherits the emulator's.
@@ -104,6 +107,8 @@ struct QueuedEvent {
     /// Attempts made so far (0 for a fresh event).
     attempts: u32,
     request_id: String,
+    /// When it was first queued (wall clock, kept across a restart), for `MaximumEventAgeInSeconds`.
+    queued_at_ms: i64,
 }
 
 /// An event the service had not finished when it stopped: queued, waiting for a retry, or still running at the
@@ -115,7 +120,12 @@ pub struct PendingEvent {
     /// Attempts already made; a resumed event keeps its remaining retries.
     pub attempts: u32,
     pub payload: Vec<u8>,
+    /// When it was first queued (epoch milliseconds): a resumed event keeps its age.
+    pub queued_at_ms: i64,
 }
+
+/// The destination record's `condition` for an event that outlived `MaximumEventAgeInSeconds`.
+pub const EVENT_AGE_EXCEEDED: &str = "EventAgeExceeded";
 
 /// How long [`LambdaService::shutdown`] lets running invocations finish by default.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
@@ -233,6 +243,7 @@ impl LambdaService {
                     request_id: event.request_id,
                     attempts: event.attempts,
                     payload: event.payload,
+                    queued_at_ms: event.queued_at_ms,
                 })),
                 Err(error) => {
                     tracing::error!(%function, %error, "the function's dispatcher failed; its queue is lost")
@@ -256,6 +267,7 @@ impl LambdaService {
                 payload: event.payload,
                 attempts: event.attempts,
                 request_id: event.request_id,
+                queued_at_ms: event.queued_at_ms,
             };
             if queue.send(queued).await.is_err() {
                 tracing::error!(function = %event.function, "the Lambda service stopped while resuming");
@@ -293,6 +305,7 @@ impl LambdaService {
                 payload,
                 attempts: 0,
                 request_id: uuid::Uuid::new_v4().to_string(),
+                queued_at_ms: crate::clock::now_millis(),
             })
             .map_err(|error| match error {
                 mpsc::error::TrySendError::Full(_) => InvokeError::Throttled {
@@ -412,6 +425,10 @@ impl Dispatcher {
                 pending = Some((event, now));
             }
             if let Some((event, since)) = pending.take() {
+                if self.function.too_old(&event) {
+                    self.function.record_too_old(&event);
+                    continue;
+                }
                 let scale_up_at = since.max(self.last_started) + SCALE_UP_AFTER;
                 let may_start = self.running < self.max_concurrency && !self.starting;
                 if !self.idle.is_empty() || (may_start && (self.running == 0 || now >= scale_up_at))
@@ -500,6 +517,7 @@ impl Dispatcher {
                 payload: event.payload.clone(),
                 attempts: event.attempts,
                 request_id: event.request_id.clone(),
+                queued_at_ms: event.queued_at_ms,
             },
         );
         let instance = self.idle.pop();
@@ -675,10 +693,47 @@ impl Function {
         Ok(Instance { runtime, process })
     }
 
-    /// The record Lambda sends to an on-failure destination (`condition: RetriesExhausted`).
+    /// Whether `event` has waited longer than `MaximumEventAgeInSeconds` since it was first queued.
+    fn too_old(&self, event: &QueuedEvent) -> bool {
+        let age_ms = crate::clock::now_millis().saturating_sub(event.queued_at_ms);
+        u128::try_from(age_ms).is_ok_and(|age| age > self.spec.maximum_event_age.as_millis())
+    }
+
+    /// An event past its maximum age goes to the destination instead of being invoked (again).
+    fn record_too_old(&self, event: &QueuedEvent) {
+        self.record(
+            event,
+            EVENT_AGE_EXCEEDED,
+            "Unhandled",
+            "EventAgeExceeded",
+            &format!(
+                "The event was not processed within MaximumEventAgeInSeconds ({} s)",
+                self.spec.maximum_event_age.as_secs()
+            ),
+        );
+    }
+
+    /// The record Lambda sends to an on-failure destination when the retries are spent.
     fn record_failure(
         &self,
         event: &QueuedEvent,
+        function_error: &str,
+        error_type: &str,
+        error_message: &str,
+    ) {
+        self.record(
+            event,
+            "RetriesExhausted",
+            function_error,
+            error_type,
+            error_message,
+        );
+    }
+
+    fn record(
+        &self,
+        event: &QueuedEvent,
+        condition: &str,
         function_error: &str,
         error_type: &str,
         error_message: &str,
@@ -699,6 +754,7 @@ impl Function {
             error_type,
             error_message,
         );
+        record["requestContext"]["condition"] = serde_json::json!(condition);
         record["destination"] = serde_json::json!(self.spec.on_failure_destination);
         let stored = self
             .logs

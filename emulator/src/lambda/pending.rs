@@ -1,6 +1,7 @@
 //! `{state}/lambda/pending.jsonl`: the events a clean shutdown handed back ([`super::LambdaService::shutdown`]),
 //! read at the next start and queued again ([`super::LambdaService::resume`]). One JSON object per line:
-//! `{"function","requestId","attempts","payload"}` with the payload in base64.
+//! `{"function","requestId","attempts","payload","queuedAt"}` with the payload in base64 and `queuedAt` in epoch
+//! milliseconds.
 //!
 //! Written to a temporary file, synced and renamed into place, so a crash during the shutdown leaves the old file
 //! or the new one; taken (read, then removed) at start. A line that does not parse is skipped with an error in
@@ -25,6 +26,9 @@ struct Line {
     request_id: String,
     attempts: u32,
     payload: String,
+    /// Absent in files written before it existed: such events count their age from the restart.
+    #[serde(default)]
+    queued_at: Option<i64>,
 }
 
 /// Writes `events` to `{dir}/pending.jsonl` (replacing an older file).
@@ -37,6 +41,7 @@ pub fn save(dir: &Path, events: &[PendingEvent]) -> std::io::Result<()> {
             request_id: event.request_id.clone(),
             attempts: event.attempts,
             payload: STANDARD.encode(&event.payload),
+            queued_at: Some(event.queued_at_ms),
         };
         serde_json::to_writer(&mut text, &line).map_err(std::io::Error::other)?;
         text.push(b'\n');
@@ -73,6 +78,7 @@ pub fn take(dir: &Path) -> std::io::Result<Vec<PendingEvent>> {
                     request_id: line.request_id,
                     attempts: line.attempts,
                     payload,
+                    queued_at_ms: line.queued_at.unwrap_or_else(crate::clock::now_millis),
                 })
             });
         match parsed {
@@ -98,12 +104,14 @@ mod tests {
                 request_id: "r-1".into(),
                 attempts: 1,
                 payload: br#"{"thing":"ratchet"}"#.to_vec(),
+                queued_at_ms: 1_764_144_000_000,
             },
             PendingEvent {
                 function: "reconciler".into(),
                 request_id: "r-2".into(),
                 attempts: 0,
                 payload: vec![0, 159, 255],
+                queued_at_ms: 1_764_144_000_001,
             },
         ];
         save(dir.path(), &events).unwrap();
