@@ -468,3 +468,37 @@ async fn the_broker_is_the_publisher_of_in_process_services() {
         ));
     assert_eq!(after, Err(PublishError::Unavailable));
 }
+
+/// A QoS 1 subscriber that stops reading and never acknowledges made the broker hold everything published to it
+/// (+379 MiB for 4,000 messages of 100 kB, issue 13, item 2). Now its deliveries are bounded
+/// (`Limits::max_pending_outbound`): when a QoS 1 delivery no longer fits, the connection ends as THROTTLED.
+#[tokio::test]
+async fn a_subscriber_that_stops_reading_is_disconnected_as_throttled_not_buffered() {
+    let mut config = test_config();
+    config.limits.max_pending_outbound = 50;
+    let broker = TestBroker::start_with(config).await;
+    let mut events = broker.lifecycle_events();
+    let slow = broker.observer("observer-slow");
+    let mut client = RawClient::connect(broker.port(), &slow).await;
+    events.next_presence(WAIT).await;
+    client.subscribe_ok("data/#", QoS::AtLeastOnce).await;
+    // From here on the client reads nothing and acknowledges nothing.
+    let payload = vec![b'x'; 4 * 1024];
+    for n in 0..2_000 {
+        broker
+            .broker()
+            .publish_internal(
+                &format!("data/flood/{n}"),
+                payload.clone(),
+                Qos::AtLeastOnce,
+                false,
+                Origin::Broker,
+            )
+            .unwrap();
+    }
+    expect_disconnect_reason(&mut events, DisconnectReason::Throttled).await;
+    let (_, disconnects) = broker.broker().slow_consumer_counts();
+    assert_eq!(disconnects, 1);
+    drop(client);
+    broker.stop().await;
+}

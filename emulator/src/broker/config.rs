@@ -31,6 +31,11 @@ pub struct Limits {
     pub max_inflight_outbound: usize,
     /// QoS 1 messages kept for an offline persistent session; the excess is dropped (reference 6.4).
     pub max_queued_offline: usize,
+    /// Deliveries one live connection may have waiting beyond its in-flight window (router → session channel,
+    /// and the session's backlog each hold at most this many). A consumer that does not keep up loses QoS 0
+    /// deliveries beyond it and is disconnected (THROTTLED) when a QoS 1 delivery does not fit; see
+    /// `router::ConnectionLink::deliver`.
+    pub max_pending_outbound: usize,
     /// Retained messages kept (one per topic). AWS has an account quota and throttles retained publishes
     /// beyond it (reference 6.3); here a publish to a new topic beyond the limit is delivered but not retained.
     pub max_retained_messages: usize,
@@ -57,6 +62,7 @@ impl Default for Limits {
             max_subscriptions_per_connection: 50,
             max_inflight_outbound: 100,
             max_queued_offline: 1000,
+            max_pending_outbound: 1000,
             max_retained_messages: 100_000,
         }
     }

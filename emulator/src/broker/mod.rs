@@ -202,13 +202,16 @@ impl Broker {
     /// Disconnects `client_id` with `API_INITIATED_DISCONNECT`; its will is published unless
     /// `prevent_will_message` (reference 2.1). False when the client is not connected.
     pub fn disconnect_client(&self, client_id: &str, prevent_will_message: bool) -> bool {
-        self.shared.router.send_to(
-            client_id,
-            ToSession::Close {
-                reason: DisconnectReason::ApiInitiatedDisconnect,
-                publish_will: !prevent_will_message,
-            },
-        )
+        self.shared
+            .router
+            .send_to(
+                client_id,
+                ToSession::Close {
+                    reason: DisconnectReason::ApiInitiatedDisconnect,
+                    publish_will: !prevent_will_message,
+                },
+            )
+            .is_some()
     }
 
     /// `DeleteConnection` (reference 3.10): like [`Broker::disconnect_client`], and with `clean_session` the
@@ -312,8 +315,19 @@ impl Broker {
                 reply,
             },
         );
-        if !sent {
-            return Err(DirectMessageError::NotConnected(client_id.to_owned()));
+        match sent {
+            None | Some(router::Delivery::Gone) => {
+                return Err(DirectMessageError::NotConnected(client_id.to_owned()));
+            }
+            // The client's queue is full: it does not keep up (and, for QoS 1, is being disconnected).
+            Some(
+                router::Delivery::Dropped
+                | router::Delivery::Overflowed
+                | router::Delivery::Closing,
+            ) => {
+                return Err(DirectMessageError::Busy);
+            }
+            Some(router::Delivery::Queued) => {}
         }
         match tokio::time::timeout(timeout, outcome).await {
             Ok(Ok(DirectOutcome::Delivered)) => Ok(()),
@@ -324,6 +338,12 @@ impl Broker {
             Ok(Err(_)) => Err(DirectMessageError::ConnectionEnded),
             Err(_) => Err(DirectMessageError::Timeout),
         }
+    }
+
+    /// (QoS 0 deliveries dropped, connections closed as THROTTLED) because a consumer did not keep up with its
+    /// deliveries (`Limits::max_pending_outbound`), since the broker started.
+    pub fn slow_consumer_counts(&self) -> (u64, u64) {
+        self.shared.router.slow_consumer_counts()
     }
 
     /// Replaces the lifecycle fault injection while running.

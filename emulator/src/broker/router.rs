@@ -3,12 +3,13 @@
 //! message to the wire, so the check happens on every delivery (reference 4.2), queued ones included.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use iot_events::DisconnectReason;
 use iot_sql::{has_wildcards, is_basic_ingest};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use super::config::Limits;
 use super::connections::{
@@ -42,12 +43,68 @@ pub(crate) enum ToSession {
     },
 }
 
-/// The router's handle on one live connection.
+/// Why and how a connection is to end, as the session reads it from [`ConnectionLink::close`].
+pub(crate) type CloseOrder = Option<(DisconnectReason, bool)>;
+
+/// The router's handle on one live connection: a bounded channel of deliveries and, apart from it, the order to
+/// close (which must get through when the channel is full).
 #[derive(Debug, Clone)]
 pub(crate) struct ConnectionLink {
     pub id: u64,
-    pub outbox: mpsc::UnboundedSender<ToSession>,
+    pub outbox: mpsc::Sender<ToSession>,
+    pub closer: Arc<watch::Sender<CloseOrder>>,
     pub facts: ConnectionFacts,
+}
+
+/// What [`ConnectionLink::deliver`] did with a delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Delivery {
+    Queued,
+    /// The consumer's queue was full: a QoS 0 delivery is dropped.
+    Dropped,
+    /// The consumer's queue was full for a QoS 1 delivery: the connection is closed (THROTTLED); the message is
+    /// handed back so a persistent session can keep it.
+    Overflowed,
+    /// The consumer's queue was full and its connection is already closing: the message is handed back.
+    Closing,
+    /// The session has ended.
+    Gone,
+}
+
+impl ConnectionLink {
+    /// Asks the session to end; the first order wins.
+    pub(crate) fn close(&self, reason: DisconnectReason, publish_will: bool) {
+        self.closer.send_if_modified(|order| {
+            if order.is_some() {
+                return false;
+            }
+            *order = Some((reason, publish_will));
+            true
+        });
+    }
+
+    /// Queues `command` without waiting. The bound's policy (`Limits::max_pending_outbound`; AWS allows 100
+    /// unacknowledged QoS 1 messages per client and discards what exceeds a connection's rate, reference 6.5):
+    /// a QoS 0 delivery that does not fit is dropped and counted; a QoS 1 delivery that does not fit ends the
+    /// connection as THROTTLED, since a consumer that stays at its limit would otherwise hold memory without end.
+    pub(crate) fn deliver(&self, command: ToSession) -> Delivery {
+        match self.outbox.try_send(command) {
+            Ok(()) => Delivery::Queued,
+            Err(mpsc::error::TrySendError::Closed(_)) => Delivery::Gone,
+            Err(mpsc::error::TrySendError::Full(ToSession::Deliver {
+                qos: Qos::AtMostOnce,
+                ..
+            })) => Delivery::Dropped,
+            // Already on its way out: the first overflow (or a takeover, a DeleteConnection) closed it.
+            Err(mpsc::error::TrySendError::Full(_)) if self.closer.borrow().is_some() => {
+                Delivery::Closing
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.close(DisconnectReason::Throttled, true);
+                Delivery::Overflowed
+            }
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -125,6 +182,10 @@ pub(crate) enum SubscribeRefusal {
 pub(crate) struct Router {
     state: Mutex<RouterState>,
     limits: Limits,
+    /// QoS 0 deliveries dropped because their consumer's queue was full.
+    slow_consumer_drops: AtomicU64,
+    /// Connections closed (THROTTLED) because a QoS 1 delivery did not fit their queue.
+    slow_consumer_disconnects: AtomicU64,
     session_expiry: Duration,
     /// Where retained messages and persistent sessions are kept across restarts; `None`: memory only.
     journal: Option<Journal>,
@@ -135,9 +196,19 @@ impl Router {
         Router {
             state: Mutex::new(RouterState::default()),
             limits,
+            slow_consumer_drops: AtomicU64::new(0),
+            slow_consumer_disconnects: AtomicU64::new(0),
             session_expiry,
             journal: None,
         }
+    }
+
+    /// (QoS 0 deliveries dropped, connections closed) because a consumer did not keep up.
+    pub(crate) fn slow_consumer_counts(&self) -> (u64, u64) {
+        (
+            self.slow_consumer_drops.load(Ordering::Relaxed),
+            self.slow_consumer_disconnects.load(Ordering::Relaxed),
+        )
     }
 
     /// A router whose retained messages and persistent sessions are restored from, and kept in, the journal in
@@ -286,16 +357,15 @@ impl Router {
         if let Some(existing) = state.sessions.get_mut(client_id) {
             let expired = existing.is_expired(now);
             if let Some(old) = existing.connection.take() {
-                let _ = old.outbox.send(ToSession::Close {
-                    reason: DisconnectReason::DuplicateClientId,
-                    publish_will: true,
-                });
+                old.close(DisconnectReason::DuplicateClientId, true);
             }
             resume = !clean_session && existing.persistent && !expired;
         }
         if resume && let Some(session) = state.sessions.get_mut(client_id) {
+            // At most `max_queued_offline` messages, which the connection's bound (`max_pending_outbound`)
+            // holds: a resumed session starts within its limit.
             for (message, qos) in session.queued.drain(..) {
-                let _ = link.outbox.send(ToSession::Deliver {
+                link.deliver(ToSession::Deliver {
                     message,
                     qos,
                     retain: false,
@@ -377,7 +447,7 @@ impl Router {
             }
             Some(link) if session.persistent => {
                 for (message, qos) in unacknowledged {
-                    let _ = link.outbox.send(ToSession::Deliver {
+                    link.deliver(ToSession::Deliver {
                         message,
                         qos,
                         retain: false,
@@ -528,11 +598,34 @@ impl Router {
             let qos = granted.min(message.qos);
             match &session.connection {
                 Some(link) => {
-                    let _ = link.outbox.send(ToSession::Deliver {
+                    let delivery = link.deliver(ToSession::Deliver {
                         message: Arc::clone(&message),
                         qos,
                         retain: false,
                     });
+                    match delivery {
+                        Delivery::Queued | Delivery::Gone => {}
+                        Delivery::Dropped => {
+                            self.slow_consumer_drops.fetch_add(1, Ordering::Relaxed);
+                            tracing::debug!(%client_id, topic = %message.topic,
+                                "QoS 0 delivery dropped: the consumer does not keep up");
+                        }
+                        Delivery::Overflowed | Delivery::Closing => {
+                            if delivery == Delivery::Overflowed {
+                                self.slow_consumer_disconnects
+                                    .fetch_add(1, Ordering::Relaxed);
+                                tracing::warn!(%client_id, limit = self.limits.max_pending_outbound,
+                                    "the consumer does not keep up with its QoS 1 deliveries: disconnecting (THROTTLED)");
+                            }
+                            // A persistent session keeps the message for its next connection.
+                            if session.persistent
+                                && session.queued.len() < self.limits.max_queued_offline
+                            {
+                                session.queued.push_back((Arc::clone(&message), qos));
+                                enqueued.push(client_id.clone());
+                            }
+                        }
+                    }
                 }
                 None if session.is_expired(now) => expired.push(client_id),
                 None => {
@@ -558,17 +651,24 @@ impl Router {
         }
     }
 
-    /// Sends `command` to the live connection of `client_id`; false when it is not connected.
-    pub(crate) fn send_to(&self, client_id: &str, command: ToSession) -> bool {
+    /// Sends `command` to the live connection of `client_id` (a close as an order that always gets through, a
+    /// delivery within the connection's bound); `None` when it is not connected.
+    pub(crate) fn send_to(&self, client_id: &str, command: ToSession) -> Option<Delivery> {
         let state = self.lock();
-        match state
+        let link = state
             .sessions
             .get(client_id)
-            .and_then(|session| session.connection.as_ref())
-        {
-            Some(link) => link.outbox.send(command).is_ok(),
-            None => false,
-        }
+            .and_then(|session| session.connection.as_ref())?;
+        Some(match command {
+            ToSession::Close {
+                reason,
+                publish_will,
+            } => {
+                link.close(reason, publish_will);
+                Delivery::Queued
+            }
+            other => link.deliver(other),
+        })
     }
 
     pub(crate) fn is_connected(&self, client_id: &str) -> bool {
@@ -731,10 +831,10 @@ impl Router {
         };
         match &session.connection {
             Some(link) => {
-                let _ = link.outbox.send(ToSession::Close {
-                    reason: DisconnectReason::ApiInitiatedDisconnect,
-                    publish_will: !prevent_will_message,
-                });
+                link.close(
+                    DisconnectReason::ApiInitiatedDisconnect,
+                    !prevent_will_message,
+                );
             }
             None if clean_session => {
                 state.remove_session(client_id);
@@ -844,19 +944,33 @@ mod tests {
         }
     }
 
-    fn link(id: u64) -> (ConnectionLink, mpsc::UnboundedReceiver<ToSession>) {
-        let (outbox, receiver) = mpsc::unbounded_channel();
-        (
-            ConnectionLink {
-                id,
-                outbox,
-                facts: facts(true, None),
-            },
-            receiver,
-        )
+    /// What a session would read: the close order first, then the deliveries.
+    struct TestRx {
+        deliveries: mpsc::Receiver<ToSession>,
+        close: watch::Receiver<CloseOrder>,
+        close_seen: bool,
     }
 
-    fn delivered(receiver: &mut mpsc::UnboundedReceiver<ToSession>) -> Vec<(String, Qos, bool)> {
+    impl TestRx {
+        fn try_recv(&mut self) -> Result<ToSession, mpsc::error::TryRecvError> {
+            if !self.close_seen
+                && let Some((reason, publish_will)) = self.close.borrow().clone()
+            {
+                self.close_seen = true;
+                return Ok(ToSession::Close {
+                    reason,
+                    publish_will,
+                });
+            }
+            self.deliveries.try_recv()
+        }
+    }
+
+    fn link(id: u64) -> (ConnectionLink, TestRx) {
+        link_with(id, facts(true, None))
+    }
+
+    fn delivered(receiver: &mut TestRx) -> Vec<(String, Qos, bool)> {
         let mut out = Vec::new();
         while let Ok(ToSession::Deliver {
             message,
@@ -970,12 +1084,26 @@ mod tests {
         assert_eq!(internal.try_recv().unwrap().topic, "$aws/rules/r/x");
     }
 
-    fn link_with(
-        id: u64,
-        facts: ConnectionFacts,
-    ) -> (ConnectionLink, mpsc::UnboundedReceiver<ToSession>) {
-        let (outbox, receiver) = mpsc::unbounded_channel();
-        (ConnectionLink { id, outbox, facts }, receiver)
+    fn link_with(id: u64, facts: ConnectionFacts) -> (ConnectionLink, TestRx) {
+        link_bounded(id, facts, Limits::default().max_pending_outbound)
+    }
+
+    fn link_bounded(id: u64, facts: ConnectionFacts, capacity: usize) -> (ConnectionLink, TestRx) {
+        let (outbox, deliveries) = mpsc::channel(capacity);
+        let (closer, close) = watch::channel(None);
+        (
+            ConnectionLink {
+                id,
+                outbox,
+                closer: Arc::new(closer),
+                facts,
+            },
+            TestRx {
+                deliveries,
+                close,
+                close_seen: false,
+            },
+        )
     }
 
     #[test]
@@ -1278,6 +1406,49 @@ mod tests {
         println!(
             "journal: 10,000 retained (1 KiB) + 1,000 persistent sessions with 1 queued message: \
              written in {written:?}, {size} bytes, restored (replay + compaction) in {restore:?}"
+        );
+    }
+
+    /// A consumer that does not keep up held everything published to it (issue 13, item 2): past its bound a
+    /// QoS 0 delivery is dropped and counted, and a QoS 1 delivery ends the connection (THROTTLED) while a
+    /// persistent session keeps the message for its next connection.
+    #[test]
+    fn a_consumer_that_does_not_keep_up_loses_qos0_and_is_closed_at_qos1() {
+        let router = Router::new(Limits::default(), Duration::from_secs(60));
+        let now = Instant::now();
+        let (slow, mut slow_rx) = link_bounded(1, facts(false, None), 2);
+        router.connect("slow", false, slow, "s".into(), now);
+        router.subscribe("slow", "t/#", Qos::AtLeastOnce).unwrap();
+        for n in 0..3 {
+            router.publish(message(&format!("t/{n}"), "p", Qos::AtMostOnce, false), now);
+        }
+        assert_eq!(
+            router.slow_consumer_counts(),
+            (1, 0),
+            "the third QoS 0 delivery is dropped"
+        );
+        router.publish(message("t/q1", "p", Qos::AtLeastOnce, false), now);
+        assert_eq!(router.slow_consumer_counts(), (1, 1));
+        assert!(matches!(
+            slow_rx.try_recv(),
+            Ok(ToSession::Close {
+                reason: DisconnectReason::Throttled,
+                publish_will: true
+            })
+        ));
+        assert_eq!(
+            delivered(&mut slow_rx).len(),
+            2,
+            "what fit is still delivered"
+        );
+        // The session ends; its persistent session kept the QoS 1 message that did not fit.
+        router.disconnect("slow", 1, Vec::new(), &DisconnectReason::Throttled, now);
+        let (again, mut again_rx) = link_with(2, facts(false, None));
+        let outcome = router.connect("slow", false, again, "s2".into(), now);
+        assert!(outcome.session_present);
+        assert_eq!(
+            delivered(&mut again_rx),
+            vec![("t/q1".to_owned(), Qos::AtLeastOnce, false)]
         );
     }
 }

@@ -22,7 +22,7 @@ use rumqttc::mqttbytes::v4::{
     Subscribe, SubscribeReasonCode, UnsubAck, Unsubscribe,
 };
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_rustls::server::TlsStream;
 use tokio_util::codec::Framed;
 
@@ -30,7 +30,7 @@ use super::Shared;
 use super::config::SubscribeDenial;
 use super::connections::{ConnectionFacts, DirectOutcome};
 use super::message::{Message, Origin, Qos};
-use super::router::{ConnectionLink, SubscribeRefusal, ToSession};
+use super::router::{CloseOrder, ConnectionLink, SubscribeRefusal, ToSession};
 use super::shutdown::Shutdown;
 use super::topics::{check_client_topic_name, check_topic_filter};
 use crate::clock::now_millis;
@@ -170,7 +170,9 @@ struct Session {
     keep_alive: Duration,
     last_activity: Instant,
     version_number: u64,
-    outbox: mpsc::UnboundedReceiver<ToSession>,
+    outbox: mpsc::Receiver<ToSession>,
+    /// The router's order to end this connection (takeover, DeleteConnection, a consumer that does not keep up).
+    close_order: watch::Receiver<CloseOrder>,
     inflight: HashMap<u16, (Arc<Message>, Qos)>,
     /// Packet ids of in-flight direct messages whose sender waits for the PUBACK (SendDirectMessage with
     /// confirmation). A subset of `inflight`'s keys, so bounded by the same limit.
@@ -252,7 +254,8 @@ impl Session {
         }
 
         let now = Instant::now();
-        let (sender, outbox) = mpsc::unbounded_channel();
+        let (sender, outbox) = mpsc::channel(shared.config.limits.max_pending_outbound.max(1));
+        let (closer, close_order) = watch::channel(None);
         let connection_id = shared.next_connection_id.fetch_add(1, Ordering::Relaxed);
         let outcome = shared.router.connect(
             &client_id,
@@ -260,6 +263,7 @@ impl Session {
             ConnectionLink {
                 id: connection_id,
                 outbox: sender,
+                closer: Arc::new(closer),
                 facts: ConnectionFacts {
                     clean_session: connect.clean_session,
                     thing_name: associated_thing,
@@ -292,6 +296,7 @@ impl Session {
             last_activity: now,
             version_number,
             outbox,
+            close_order,
             inflight: HashMap::new(),
             direct_acks: HashMap::new(),
             backlog: VecDeque::new(),
@@ -338,6 +343,7 @@ impl Session {
         enum Event {
             Packet(Option<Result<Packet, CodecError>>),
             Command(Option<ToSession>),
+            Close,
             KeepAliveExpired,
             Shutdown,
         }
@@ -346,7 +352,11 @@ impl Session {
             let deadline = tokio::time::Instant::from_std(self.last_activity + grace);
             let event = tokio::select! {
                 packet = self.transport.next() => Event::Packet(packet),
-                command = self.outbox.recv() => Event::Command(command),
+                _ = self.close_order.changed() => Event::Close,
+                // A full backlog stops taking deliveries: the router's bounded channel then fills, and its
+                // policy applies (`ConnectionLink::deliver`).
+                command = self.outbox.recv(), if self.backlog.len() < self.shared.config.limits.max_pending_outbound
+                    => Event::Command(command),
                 () = tokio::time::sleep_until(deadline) => Event::KeepAliveExpired,
                 () = shutdown.recv() => Event::Shutdown,
             };
@@ -355,9 +365,31 @@ impl Session {
                 Event::Packet(Some(Err(error))) => {
                     Flow::End(Ending::because(codec_error_reason(&error)))
                 }
-                Event::Packet(Some(Ok(packet))) => self.handle_packet(packet).await,
-                Event::Command(Some(command)) => self.handle_command(command).await,
+                // A handler can block on a write to a peer that stopped reading: the router's close order and
+                // the keep-alive deadline still end the connection then.
+                Event::Packet(Some(Ok(packet))) => {
+                    let mut close = self.close_order.clone();
+                    tokio::select! {
+                        flow = self.handle_packet(packet) => flow,
+                        ending = stalled(&mut close, deadline) => Flow::End(ending),
+                    }
+                }
+                Event::Command(Some(command)) => {
+                    let mut close = self.close_order.clone();
+                    tokio::select! {
+                        flow = self.handle_command(command) => flow,
+                        ending = stalled(&mut close, deadline) => Flow::End(ending),
+                    }
+                }
                 Event::Command(None) => Flow::End(Ending::because(DisconnectReason::ServerError)),
+                Event::Close => match self.close_order.borrow().clone() {
+                    Some((reason, publish_will)) => Flow::End(Ending {
+                        reason,
+                        will_allowed: publish_will,
+                    }),
+                    // The router's handle is gone: the router has dropped this connection.
+                    None => Flow::End(Ending::because(DisconnectReason::ServerError)),
+                },
                 Event::KeepAliveExpired => {
                     Flow::End(Ending::because(DisconnectReason::MqttKeepAliveTimeout))
                 }
@@ -772,6 +804,19 @@ impl Session {
             .collect();
         drop(direct);
         unacknowledged.extend(self.backlog.drain(..));
+        // Deliveries still queued for this connection: QoS 1 ones stay with a persistent session (the router
+        // parks them, bounded by `max_queued_offline`); QoS 0 ones and direct messages end here.
+        self.outbox.close();
+        while let Ok(command) = self.outbox.try_recv() {
+            if let ToSession::Deliver {
+                message,
+                qos: Qos::AtLeastOnce,
+                ..
+            } = command
+            {
+                unacknowledged.push((message, Qos::AtLeastOnce));
+            }
+        }
         self.shared.router.disconnect(
             &self.client_id,
             self.connection_id,
@@ -873,5 +918,25 @@ fn codec_error_reason(error: &CodecError) -> DisconnectReason {
         CodecError::Io(_) => DisconnectReason::ConnectionLost,
         // Oversized packets (over the payload limit) and malformed ones are the client's fault (reference 1.4).
         _ => DisconnectReason::ClientError,
+    }
+}
+
+/// Resolves when the router orders the connection closed or the keep-alive deadline passes, whichever is first.
+async fn stalled(
+    close: &mut watch::Receiver<CloseOrder>,
+    keep_alive_deadline: tokio::time::Instant,
+) -> Ending {
+    tokio::select! {
+        // The order outlives its sender (a taken-over connection's handle is dropped right after the order).
+        _ = close.changed() => match close.borrow().clone() {
+            Some((reason, publish_will)) => Ending {
+                reason,
+                will_allowed: publish_will,
+            },
+            None => Ending::because(DisconnectReason::ServerError),
+        },
+        () = tokio::time::sleep_until(keep_alive_deadline) => {
+            Ending::because(DisconnectReason::MqttKeepAliveTimeout)
+        }
     }
 }
