@@ -381,8 +381,9 @@ impl Session {
                         ending = stalled(&mut close, deadline) => Flow::End(ending),
                     }
                 }
-                Event::Command(None) => Flow::End(Ending::because(DisconnectReason::ServerError)),
-                Event::Close => match self.close_order.borrow().clone() {
+                // The router drops its handle right after ordering a close (takeover): the closed channel may be
+                // seen before the order, which then says why.
+                Event::Command(None) | Event::Close => match self.close_order.borrow().clone() {
                     Some((reason, publish_will)) => Flow::End(Ending {
                         reason,
                         will_allowed: publish_will,
