@@ -429,7 +429,14 @@ impl Dispatcher {
                     self.function.record_too_old(&event);
                     continue;
                 }
-                let scale_up_at = since.max(self.last_started) + SCALE_UP_AFTER;
+                // How long the event has waited since it was queued, not since it was taken off the queue: a long
+                // queue of short events is a backlog too, and should start another instance.
+                let queued_for = Duration::from_millis(
+                    u64::try_from(crate::clock::now_millis().saturating_sub(event.queued_at_ms))
+                        .unwrap_or(0),
+                );
+                let queued_since = now.checked_sub(queued_for).unwrap_or(since).min(since);
+                let scale_up_at = queued_since.max(self.last_started) + SCALE_UP_AFTER;
                 let may_start = self.running < self.max_concurrency && !self.starting;
                 if !self.idle.is_empty() || (may_start && (self.running == 0 || now >= scale_up_at))
                 {
