@@ -80,6 +80,9 @@ pub enum PublishError {
     /// The broker is shut down or not started.
     #[error("the broker is not available")]
     Unavailable,
+    /// A subscriber inside the emulator (a rule, the shadow service) is not keeping up; try again later.
+    #[error("throttled: the emulator is not keeping up with messages on this topic")]
+    Throttled,
     /// The broker refused the message (e.g. retained publish on a reserved topic, reference 6.3).
     #[error("the broker refused the message: {0}")]
     Refused(String),

@@ -457,6 +457,21 @@ async fn the_broker_is_the_publisher_of_in_process_services() {
         Err(PublishError::Refused(_))
     ));
 
+    // HTTP Publish carries outside input: refused (ThrottlingException) while a rule's queue is at its bound;
+    // the shadow service's answers are not.
+    let mut config = test_config();
+    config.limits.max_internal_queue_messages = 1;
+    let bounded = TestBroker::start_with(config).await;
+    let _stalled_rule = bounded.broker().subscribe_internal("data/#").unwrap();
+    let http_publish = bounded.broker().bounded_service_publisher("data-plane");
+    let cmd = || OutboundMessage::new("data/lamp/cmd", b"on".to_vec(), ServiceQos::AtMostOnce);
+    assert_eq!(http_publish.publish(cmd()), Ok(()));
+    assert_eq!(http_publish.publish(cmd()), Err(PublishError::Throttled));
+    let shadow_answers = bounded.broker().service_publisher("shadow");
+    assert_eq!(shadow_answers.publish(cmd()), Ok(()));
+    assert_eq!(bounded.broker().internal_refusals(), 1);
+    bounded.stop().await;
+
     let handle = broker.broker().clone();
     broker.stop().await;
     let after = handle
@@ -501,4 +516,75 @@ async fn a_subscriber_that_stops_reading_is_disconnected_as_throttled_not_buffer
     assert_eq!(disconnects, 1);
     drop(client);
     broker.stop().await;
+}
+
+/// Issue 13, item 2: the rules engine's and the shadow service's queues were unbounded. A device whose
+/// messages an in-process subscriber does not take waits for room (no PUBACK yet), gets its PUBACK once room is
+/// made, and is disconnected as THROTTLED, without a PUBACK, when none is made in time; lifecycle events are
+/// never refused.
+#[tokio::test]
+async fn a_full_in_process_queue_holds_back_device_publishes_then_throttles() {
+    let mut config = test_config();
+    config.limits.max_internal_queue_messages = 2;
+    config.limits.internal_queue_wait = Duration::from_secs(2);
+    let broker = TestBroker::start_with(config).await;
+    let mut events = broker.lifecycle_events();
+    let mut rule_queue = broker.broker().subscribe_internal("data/#").unwrap();
+    let device = broker.device("thing-bp");
+    let mut client = RawClient::connect(broker.port(), &device).await;
+    events.next_presence(WAIT).await;
+    let topic = "data/thing-bp/temperature";
+
+    for n in 0..2 {
+        match client.publish(topic, b"{}", QoS::AtLeastOnce, false).await {
+            Received::Packet(Packet::PubAck(_)) => {}
+            other => panic!("publish {n}: expected PUBACK, got {other:?}"),
+        }
+    }
+    assert_eq!(rule_queue.len(), 2);
+
+    // At the bound: no PUBACK while nothing is taken, then one as soon as a message is taken.
+    client
+        .send(Packet::Publish(qos1(topic, b"third", 98)))
+        .await;
+    match client.recv(Duration::from_millis(300)).await {
+        Received::Timeout => {}
+        other => panic!("expected the PUBACK to wait, got {other:?}"),
+    }
+    let first = rule_queue.recv().await.unwrap();
+    assert_eq!(&first.payload[..], b"{}");
+    match client.recv(WAIT).await {
+        Received::Packet(Packet::PubAck(_)) => {}
+        other => panic!("expected the held PUBACK once there was room, got {other:?}"),
+    }
+    assert_eq!(broker.broker().internal_refusals(), 0);
+
+    // Nothing taken within the wait: THROTTLED, and the message was not routed.
+    client
+        .send(Packet::Publish(qos1(topic, b"fourth", 99)))
+        .await;
+    expect_disconnect_reason(&mut events, DisconnectReason::Throttled).await;
+    assert_eq!(broker.broker().internal_refusals(), 1);
+    let queued: Vec<_> = std::iter::from_fn(|| rule_queue.try_recv().ok())
+        .map(|message| message.payload)
+        .collect();
+    assert_eq!(queued, vec![&b"{}"[..], &b"third"[..]]);
+    drop(client);
+
+    // The broker's own messages are not bounded by input: lifecycle events queue past the bound.
+    for _ in 0..2 {
+        RawClient::connect(broker.port(), &device)
+            .await
+            .disconnect()
+            .await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(events.0.len() >= 4, "lifecycle events were refused");
+    broker.stop().await;
+}
+
+fn qos1(topic: &str, payload: &[u8], pkid: u16) -> Publish {
+    let mut publish = Publish::new(topic, QoS::AtLeastOnce, payload.to_vec());
+    publish.pkid = pkid;
+    publish
 }

@@ -17,9 +17,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::broker::{Broker, BrokerConfig, BrokerError, RunningBroker};
+use crate::broker::{
+    Broker, BrokerConfig, BrokerError, ConsumerTask, RunningBroker, drain_consumers,
+};
 use crate::controlplane::{ControlPlane, ControlPlaneSettings};
 use crate::dataplane::DataPlane;
 use crate::http_listener::BoundedListener;
@@ -31,6 +34,12 @@ use crate::registry::Registry;
 use crate::rules::{RulesEngine, RulesError};
 use crate::shadow::{MessageOrigin, ShadowService, ShadowStore, ShadowStoreError};
 use template::StackTemplate;
+
+/// How long the rules and the shadow service get at shutdown to handle what is queued (each message is
+/// quick: a Lambda action only queues its event).
+const QUEUE_DRAIN_DEADLINE: Duration = Duration::from_secs(5);
+/// How long requests under way (functions writing their last records) get once the APIs stop.
+const HTTP_DRAIN_DEADLINE: Duration = Duration::from_secs(2);
 
 pub use template::TemplateError;
 
@@ -143,7 +152,8 @@ pub struct RunningEmulator {
     /// Where unfinished Lambda events are kept across a restart (`{state}/lambda`).
     lambda_dir: Option<PathBuf>,
     rules: RulesEngine,
-    tasks: Vec<JoinHandle<()>>,
+    shadow_glue: ConsumerTask,
+    http_servers: Vec<HttpServer>,
 }
 
 impl std::fmt::Debug for RunningEmulator {
@@ -161,7 +171,7 @@ async fn serve(
     api: &'static str,
     address: SocketAddr,
     router: axum::Router,
-) -> Result<(SocketAddr, JoinHandle<()>), AppError> {
+) -> Result<(SocketAddr, HttpServer), AppError> {
     let bind_error = |source| AppError::Bind {
         api,
         address,
@@ -169,12 +179,46 @@ async fn serve(
     };
     let listener = TcpListener::bind(address).await.map_err(bind_error)?;
     let local = listener.local_addr().map_err(bind_error)?;
+    let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        if let Err(error) = axum::serve(BoundedListener::new(listener), router).await {
+        let served = axum::serve(BoundedListener::new(listener), router).with_graceful_shutdown(
+            async move {
+                let _ = stopped.await;
+            },
+        );
+        if let Err(error) = served.await {
             tracing::error!(api, %error, "HTTP API stopped");
         }
     });
-    Ok((local, task))
+    Ok((local, HttpServer { api, task, stop }))
+}
+
+/// One running HTTP API and the signal that starts its graceful shutdown (no new connections; requests under
+/// way finish).
+struct HttpServer {
+    api: &'static str,
+    task: JoinHandle<()>,
+    stop: oneshot::Sender<()>,
+}
+
+/// Stops every server gracefully, waiting at most `deadline` for the requests under way.
+async fn stop_http_servers(servers: Vec<HttpServer>, deadline: Duration) {
+    let until = tokio::time::Instant::now() + deadline;
+    let mut tasks = Vec::with_capacity(servers.len());
+    for server in servers {
+        let _ = server.stop.send(());
+        tasks.push((server.api, server.task));
+    }
+    for (api, mut task) in tasks {
+        if tokio::time::timeout_at(until, &mut task).await.is_err() {
+            tracing::warn!(
+                api,
+                ?deadline,
+                "requests still under way at the shutdown deadline: cut"
+            );
+            task.abort();
+        }
+    }
 }
 
 impl RunningEmulator {
@@ -214,7 +258,7 @@ impl RunningEmulator {
         }
         let running_broker = Broker::start(broker_config, Arc::clone(&registry), &ca).await?;
         let broker = running_broker.broker().clone();
-        let mut tasks = Vec::new();
+        let mut http_servers = Vec::new();
 
         let control_plane = ControlPlane::new(
             registry,
@@ -232,28 +276,28 @@ impl RunningEmulator {
             control_plane.with_broker(broker.clone()).router(),
         )
         .await?;
-        tasks.push(task);
+        http_servers.push(task);
 
         let shadow_publisher: Arc<dyn Publisher> =
             Arc::new(broker.service_publisher(SHADOW_SERVICE_NAME));
         let shadows = Arc::new(ShadowService::new(shadow_store, shadow_publisher));
-        tasks.push(spawn_shadow_glue(&broker, Arc::clone(&shadows))?);
+        let shadow_glue = spawn_shadow_glue(&broker, Arc::clone(&shadows))?;
 
         let data_plane = DataPlane::new(
             Arc::clone(&shadows),
-            Arc::new(broker.service_publisher(DATA_PLANE_SERVICE_NAME)),
+            Arc::new(broker.bounded_service_publisher(DATA_PLANE_SERVICE_NAME)),
         )
         .with_broker(broker.clone());
         let (data_plane_addr, task) =
             serve("data-plane", config.data_plane_bind, data_plane.router()).await?;
-        tasks.push(task);
+        http_servers.push(task);
         let (logs_addr, task) = serve(
             "CloudWatch Logs",
             config.logs_bind,
             LogsService::new(logs.clone()).router(),
         )
         .await?;
-        tasks.push(task);
+        http_servers.push(task);
 
         if let Some(dir) = &config.state_dir {
             let lambda_dir = dir.join("lambda");
@@ -300,7 +344,8 @@ impl RunningEmulator {
             lambda,
             lambda_dir,
             rules,
-            tasks,
+            shadow_glue,
+            http_servers,
         })
     }
 
@@ -355,21 +400,30 @@ impl RunningEmulator {
         self.rules.rule_names()
     }
 
-    /// Ends every session first (wills and `disconnected` events still reach the rules), gives the
-    /// rules a moment to hand them on, then stops the HTTP APIs and the functions.
+    /// Stops in order, each stage under a deadline (docs/emulator.md, "Shutdown"): the broker ends every session
+    /// (wills and `disconnected` events still reach the rules) and closes the in-process queues; the rules and
+    /// the shadow service finish what is queued; the Lambda service finishes or keeps its events; the HTTP APIs,
+    /// which functions write to until then, stop last.
     pub async fn shutdown(self) {
         let RunningEmulator {
             broker,
-            mut rules,
-            tasks,
+            rules,
+            shadow_glue,
+            http_servers,
             lambda,
             lambda_dir,
             ..
         } = self;
         broker.shutdown().await;
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        rules.stop();
-        // Functions still write to the HTTP APIs while they finish: those stop last.
+        let mut consumers = rules.into_consumers();
+        consumers.push(shadow_glue);
+        let lost = drain_consumers(consumers, QUEUE_DRAIN_DEADLINE).await;
+        if lost > 0 {
+            tracing::error!(
+                messages = lost,
+                "messages not handed to rules or shadows at shutdown"
+            );
+        }
         let unfinished = lambda.shutdown(SHUTDOWN_GRACE).await;
         if !unfinished.is_empty() {
             match &lambda_dir {
@@ -387,9 +441,7 @@ impl RunningEmulator {
                 ),
             }
         }
-        for task in tasks {
-            task.abort();
-        }
+        stop_http_servers(http_servers, HTTP_DRAIN_DEADLINE).await;
     }
 }
 
@@ -448,10 +500,12 @@ fn function_specs(
 fn spawn_shadow_glue(
     broker: &Broker,
     shadows: Arc<ShadowService>,
-) -> Result<JoinHandle<()>, BrokerError> {
-    let mut requests = broker.subscribe_internal("$aws/things/+/shadow/#")?;
-    Ok(tokio::spawn(async move {
-        while let Some(message) = requests.recv().await {
+) -> Result<ConsumerTask, BrokerError> {
+    let requests = broker.subscribe_internal("$aws/things/+/shadow/#")?;
+    Ok(ConsumerTask::spawn(
+        "shadow service",
+        requests,
+        move |message| {
             let origin = if message.is_will {
                 MessageOrigin::LastWill
             } else {
@@ -460,8 +514,8 @@ fn spawn_shadow_glue(
             // Responses (accepted/rejected/delta/documents) come back through this subscription too;
             // handle_mqtt answers requests only. The answers go out through the service's own publisher.
             shadows.publish_all(shadows.handle_mqtt(&message.topic, &message.payload, origin));
-        }
-    }))
+        },
+    ))
 }
 
 /// The address to print for a listener bound on `bind` (an unspecified address is reachable on loopback).

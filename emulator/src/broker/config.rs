@@ -39,6 +39,15 @@ pub struct Limits {
     /// Retained messages kept (one per topic). AWS has an account quota and throttles retained publishes
     /// beyond it (reference 6.3); here a publish to a new topic beyond the limit is delivered but not retained.
     pub max_retained_messages: usize,
+    /// Messages one in-process subscriber (a rule, the shadow service) may have queued and not yet taken;
+    /// beyond it, input from outside waits or is refused (`broker::internal`, the bound's policy).
+    pub max_internal_queue_messages: usize,
+    /// The same bound in bytes (topic + payload), so 128 KB payloads cannot queue 10,000 deep.
+    pub max_internal_queue_bytes: usize,
+    /// How long a device PUBLISH waits for room in a full in-process queue before it is refused: QoS 0 is
+    /// dropped and counted, QoS 1 ends the connection as THROTTLED without a PUBACK, so the client sends
+    /// it again after reconnecting (reference 6.5: AWS throttles a client over its rate).
+    pub internal_queue_wait: Duration,
 }
 
 impl Limits {
@@ -64,6 +73,9 @@ impl Default for Limits {
             max_queued_offline: 1000,
             max_pending_outbound: 1000,
             max_retained_messages: 100_000,
+            max_internal_queue_messages: 10_000,
+            max_internal_queue_bytes: 64 * 1024 * 1024,
+            internal_queue_wait: Duration::from_secs(5),
         }
     }
 }

@@ -121,6 +121,13 @@ impl Lifecycle {
         }
     }
 
+    /// Publishes the event held back for a reordering fault now: at shutdown nothing may stay behind.
+    pub(crate) fn release_held(&self) {
+        if let Some((_, held)) = lock(&self.faults).held.take() {
+            self.router.publish_generated(held, Instant::now());
+        }
+    }
+
     /// Publishes `event` on its topic (QoS 1). Clients whose id contains `#` or `+` get no events (reference 1.1).
     pub(crate) fn publish(self: &Arc<Self>, event: &LifecycleEvent) {
         let client_id = event.client_id();
@@ -149,7 +156,7 @@ impl Lifecycle {
         let mut guard = lock(&self.faults);
         let faults = &mut *guard;
         if !faults.faults.is_enabled() {
-            self.router.publish(message, Instant::now());
+            self.router.publish_generated(message, Instant::now());
             return;
         }
         let duplicate_probability = faults.faults.duplicate_probability.clamp(0.0, 1.0);
@@ -174,12 +181,12 @@ impl Lifecycle {
                 if faults.held.as_ref().is_some_and(|(id, _)| *id == hold_id)
                     && let Some((_, held)) = faults.held.take()
                 {
-                    lifecycle.router.publish(held, Instant::now());
+                    lifecycle.router.publish_generated(held, Instant::now());
                 }
             });
         }
         for message in outgoing {
-            self.router.publish(message, Instant::now());
+            self.router.publish_generated(message, Instant::now());
         }
     }
 }

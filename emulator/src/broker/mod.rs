@@ -10,6 +10,7 @@
 
 mod config;
 mod connections;
+mod internal;
 mod journal;
 mod lifecycle;
 mod message;
@@ -37,6 +38,7 @@ pub use connections::{
     ConnectionInfo, ConnectivityDetails, DISCONNECTED_VISIBLE_MS, DirectMessageError,
     RetainedSummary, ThingConnectivity,
 };
+pub use internal::{Admission, Backlog, ConsumerTask, InternalReceiver, drain_consumers};
 pub use journal::JournalError;
 pub use message::{Message, Origin, Qos};
 pub use services::ServicePublisher;
@@ -67,6 +69,9 @@ pub enum BrokerError {
     Topic(#[from] TopicError),
     #[error("the broker has shut down")]
     ShutDown,
+    /// An in-process subscriber (a rule, the shadow service) is at its queue bound (`broker::internal`).
+    #[error("throttled: an in-process subscriber of this topic is not keeping up")]
+    Throttled,
     #[error(transparent)]
     Journal(#[from] JournalError),
 }
@@ -141,10 +146,13 @@ impl Broker {
         });
         let (notify_shutdown, _) = broadcast::channel(1);
         let (done_sender, done_receiver) = mpsc::channel(1);
+        // Subscribed before the task runs: a shutdown sent before its first poll is not missed.
+        let accept_shutdown = Shutdown::new(notify_shutdown.subscribe());
         let accept_task = tokio::spawn(accept_loop(
             Arc::clone(&shared),
             listener,
             notify_shutdown.clone(),
+            accept_shutdown,
             done_sender,
         ));
         tracing::info!(%local_addr, "MQTT over mutual TLS listening");
@@ -159,16 +167,14 @@ impl Broker {
 
     /// Every message published on a topic matching `filter` (AWS matching rules, reserved topics and Basic Ingest
     /// included), for in-process services. No policy applies. Dropping the receiver ends the subscription.
-    pub fn subscribe_internal(
-        &self,
-        filter: &str,
-    ) -> Result<mpsc::UnboundedReceiver<Message>, BrokerError> {
+    pub fn subscribe_internal(&self, filter: &str) -> Result<InternalReceiver, BrokerError> {
         iot_sql::validate_topic_filter(filter).map_err(TopicError::from)?;
         Ok(self.shared.router.subscribe_internal(filter))
     }
 
     /// Publishes as an in-process service (no policy check; `iot:Receive` still applies to each device that gets
-    /// it). Retained publishes to reserved topics are refused, as for devices (reference 6.3).
+    /// it). Retained publishes to reserved topics are refused, as for devices (reference 6.3). Refused
+    /// (`Throttled`) while an in-process subscriber it matches is at its bound ([`Admission::Bounded`]).
     pub fn publish_internal(
         &self,
         topic: &str,
@@ -177,6 +183,18 @@ impl Broker {
         retain: bool,
         origin: Origin,
     ) -> Result<(), BrokerError> {
+        self.publish_as(topic, payload, qos, retain, origin, Admission::Bounded)
+    }
+
+    pub(crate) fn publish_as(
+        &self,
+        topic: &str,
+        payload: impl Into<Bytes>,
+        qos: Qos,
+        retain: bool,
+        origin: Origin,
+        admission: Admission,
+    ) -> Result<(), BrokerError> {
         if self.shared.is_shut_down.load(Ordering::Acquire) {
             return Err(BrokerError::ShutDown);
         }
@@ -184,19 +202,25 @@ impl Broker {
         if retain && topic.starts_with('$') {
             return Err(TopicError::RetainOnReservedTopic.into());
         }
-        self.shared.router.publish(
-            Message {
-                topic: topic.to_owned(),
-                payload: payload.into(),
-                qos,
-                retain,
-                origin,
-                is_will: false,
-                timestamp_ms: now_millis(),
-            },
-            Instant::now(),
-        );
-        Ok(())
+        self.shared
+            .router
+            .publish(
+                Message {
+                    topic: topic.to_owned(),
+                    payload: payload.into(),
+                    qos,
+                    retain,
+                    origin,
+                    is_will: false,
+                    timestamp_ms: now_millis(),
+                },
+                admission,
+                Instant::now(),
+            )
+            .map_err(|_| {
+                self.shared.router.count_internal_refusal();
+                BrokerError::Throttled
+            })
     }
 
     /// Disconnects `client_id` with `API_INITIATED_DISCONNECT`; its will is published unless
@@ -346,6 +370,12 @@ impl Broker {
         self.shared.router.slow_consumer_counts()
     }
 
+    /// Publishes refused because an in-process subscriber (a rule, the shadow service) stayed at its queue
+    /// bound (`Limits::max_internal_queue_messages`), since the broker started.
+    pub fn internal_refusals(&self) -> u64 {
+        self.shared.router.internal_refusals()
+    }
+
     /// Replaces the lifecycle fault injection while running.
     pub fn set_lifecycle_faults(&self, faults: LifecycleFaults) {
         self.shared.lifecycle.set_faults(faults);
@@ -389,6 +419,10 @@ impl RunningBroker {
         let _ = (&mut self.accept_task).await;
         // Every session holds a sender; `recv` returns None once the last one is dropped.
         let _ = self.done_receiver.recv().await;
+        // Every session has ended and published its will and `disconnected` event: the in-process subscribers
+        // (rules, shadow service) get nothing more, drain what is queued and see their queue end.
+        self.broker.shared.lifecycle.release_held();
+        self.broker.shared.router.close_internal();
         // The sessions' last changes (persistent sessions going offline) are on disk before we return.
         self.broker.shared.router.flush_journal().await;
     }
@@ -398,9 +432,9 @@ async fn accept_loop(
     shared: Arc<Shared>,
     listener: TcpListener,
     notify_shutdown: broadcast::Sender<()>,
+    mut shutdown: Shutdown,
     done: mpsc::Sender<()>,
 ) {
-    let mut shutdown = Shutdown::new(notify_shutdown.subscribe());
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,

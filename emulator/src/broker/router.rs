@@ -9,13 +9,14 @@ use std::time::{Duration, Instant};
 
 use iot_events::DisconnectReason;
 use iot_sql::{has_wildcards, is_basic_ingest};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
 
 use super::config::Limits;
 use super::connections::{
     ConnectionFacts, ConnectionInfo, ConnectivityDetails, DISCONNECTED_VISIBLE_MS, Departure,
     Departures, DirectOutcome, RetainedSummary, ThingConnectivity,
 };
+use super::internal::{Admission, InternalReceiver, InternalSubscription, QueueBound, Saturated};
 use super::journal::{self, Journal, JournalError, Record, StoredMessage, StoredSession};
 use super::message::{Message, Qos};
 
@@ -123,12 +124,6 @@ impl SessionState {
     }
 }
 
-#[derive(Debug)]
-struct InternalSubscription {
-    filter: String,
-    sender: mpsc::UnboundedSender<Message>,
-}
-
 #[derive(Debug, Default)]
 struct RouterState {
     sessions: HashMap<String, SessionState>,
@@ -186,6 +181,10 @@ pub(crate) struct Router {
     slow_consumer_drops: AtomicU64,
     /// Connections closed (THROTTLED) because a QoS 1 delivery did not fit their queue.
     slow_consumer_disconnects: AtomicU64,
+    /// Publishes refused for good because an in-process subscriber stayed at its bound.
+    internal_refusals: AtomicU64,
+    /// Signalled whenever an in-process subscriber takes a message, for publishers waiting for room.
+    drained: Arc<Notify>,
     session_expiry: Duration,
     /// Where retained messages and persistent sessions are kept across restarts; `None`: memory only.
     journal: Option<Journal>,
@@ -198,6 +197,8 @@ impl Router {
             limits,
             slow_consumer_drops: AtomicU64::new(0),
             slow_consumer_disconnects: AtomicU64::new(0),
+            internal_refusals: AtomicU64::new(0),
+            drained: Arc::new(Notify::new()),
             session_expiry,
             journal: None,
         }
@@ -209,6 +210,28 @@ impl Router {
             self.slow_consumer_drops.load(Ordering::Relaxed),
             self.slow_consumer_disconnects.load(Ordering::Relaxed),
         )
+    }
+
+    /// Publishes refused because an in-process subscriber (a rule, the shadow service) stayed at its bound.
+    pub(crate) fn internal_refusals(&self) -> u64 {
+        self.internal_refusals.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn count_internal_refusal(&self) {
+        self.internal_refusals.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Notified each time an in-process subscriber takes a message: a publisher refused with [`Saturated`]
+    /// waits on it (enable the `Notified` before publishing, so a wake-up in between is not missed).
+    pub(crate) fn room_notifier(&self) -> &Notify {
+        &self.drained
+    }
+
+    fn internal_bound(&self) -> QueueBound {
+        QueueBound {
+            messages: self.limits.max_internal_queue_messages,
+            bytes: self.limits.max_internal_queue_bytes,
+        }
     }
 
     /// A router whose retained messages and persistent sessions are restored from, and kept in, the journal in
@@ -509,23 +532,45 @@ impl Router {
 
     /// An in-process subscriber (shadow service, rules engine). It sees every matching message, reserved topics
     /// and Basic Ingest included, without policy checks.
-    pub(crate) fn subscribe_internal(&self, filter: &str) -> mpsc::UnboundedReceiver<Message> {
-        let (sender, receiver) = mpsc::unbounded_channel();
-        self.lock().internal.push(InternalSubscription {
-            filter: filter.to_owned(),
-            sender,
-        });
+    pub(crate) fn subscribe_internal(&self, filter: &str) -> InternalReceiver {
+        let (subscription, receiver) = InternalSubscription::new(filter, Arc::clone(&self.drained));
+        self.lock().internal.push(subscription);
         receiver
+    }
+
+    /// Ends every in-process subscription: each receiver still gets what was queued, then `None`. Called
+    /// once the broker has stopped taking messages, so the services drain and stop in order.
+    pub(crate) fn close_internal(&self) {
+        self.lock().internal.clear();
     }
 
     /// Stores or clears the retained message (reference 6.3) and delivers `message` to every matching
     /// subscriber: live sessions get it at once, offline persistent sessions queue QoS 1 copies for QoS 1
-    /// subscriptions (reference 6.4).
-    pub(crate) fn publish(&self, message: Message, now: Instant) {
-        let message = Arc::new(message);
-        let topic = message.topic.as_str();
+    /// subscriptions (reference 6.4). A [`Admission::Bounded`] message that matches an in-process
+    /// subscriber at its bound is handed back untouched (all or nothing), see [`super::internal`].
+    pub(crate) fn publish(
+        &self,
+        message: Message,
+        admission: Admission,
+        now: Instant,
+    ) -> Result<(), Saturated> {
         let mut state = self.lock();
         let state = &mut *state;
+        state
+            .internal
+            .retain(|subscription| !subscription.is_closed());
+        // Checked and sent under the same lock, and receivers only ever make room: no race between the two.
+        if admission == Admission::Bounded {
+            let bound = self.internal_bound();
+            if state.internal.iter().any(|subscription| {
+                subscription.is_full(bound)
+                    && iot_sql::matches_valid_filter(&subscription.filter, &message.topic)
+            }) {
+                return Err(Saturated(Box::new(message)));
+            }
+        }
+        let message = Arc::new(message);
+        let topic = message.topic.as_str();
         if message.retain && !topic.starts_with('$') {
             if message.payload.is_empty() {
                 if state.retained.remove(topic).is_some() {
@@ -554,18 +599,15 @@ impl Router {
                 self.journal(state, record, now);
             }
         }
-        state
-            .internal
-            .retain(|subscription| !subscription.sender.is_closed());
         for subscription in &state.internal {
             // Filters are validated before they are stored (Broker::subscribe_internal, SUBSCRIBE
             // handling), so each message only matches.
             if iot_sql::matches_valid_filter(&subscription.filter, topic) {
-                let _ = subscription.sender.send((*message).clone());
+                subscription.send((*message).clone());
             }
         }
         if is_basic_ingest(topic) {
-            return;
+            return Ok(());
         }
 
         // One delivery per client, at the highest QoS among its matching filters.
@@ -648,6 +690,15 @@ impl Router {
         for client_id in expired {
             state.remove_session(&client_id);
             self.journal(state, Record::DropSession { client_id }, now);
+        }
+        Ok(())
+    }
+
+    /// Publishes a message the broker or a service generated in answer to admitted input (a lifecycle event, a
+    /// Last Will, a shadow response): [`Admission::Always`], so it cannot be refused.
+    pub(crate) fn publish_generated(&self, message: Message, now: Instant) {
+        if self.publish(message, Admission::Always, now).is_err() {
+            unreachable!("Admission::Always is never refused");
         }
     }
 
@@ -989,7 +1040,7 @@ mod tests {
         let now = Instant::now();
         let (a, mut a_rx) = link(1);
         router.connect("a", true, a, "s".into(), now);
-        router.publish(message("sensor", "r", Qos::AtLeastOnce, true), now);
+        router.publish_generated(message("sensor", "r", Qos::AtLeastOnce, true), now);
         assert!(
             router
                 .subscribe("a", "sensor/#", Qos::AtLeastOnce)
@@ -998,8 +1049,8 @@ mod tests {
         );
         let retained = router.subscribe("a", "sensor", Qos::AtMostOnce).unwrap();
         assert_eq!(retained.unwrap().payload, "r");
-        router.publish(message("sensor", "live", Qos::AtLeastOnce, true), now);
-        router.publish(message("sensor/t", "x", Qos::AtLeastOnce, false), now);
+        router.publish_generated(message("sensor", "live", Qos::AtLeastOnce, true), now);
+        router.publish_generated(message("sensor/t", "x", Qos::AtLeastOnce, false), now);
         assert_eq!(
             delivered(&mut a_rx),
             vec![
@@ -1007,7 +1058,7 @@ mod tests {
                 ("sensor/t".into(), Qos::AtLeastOnce, false)
             ]
         );
-        router.publish(message("sensor", "", Qos::AtMostOnce, true), now);
+        router.publish_generated(message("sensor", "", Qos::AtMostOnce, true), now);
         assert!(router.retained("sensor").is_none());
     }
 
@@ -1039,8 +1090,8 @@ mod tests {
         );
         assert!(router.is_connected("c"));
         router.disconnect("c", 2, Vec::new(), &DisconnectReason::ConnectionLost, now);
-        router.publish(message("t", "q1", Qos::AtLeastOnce, false), now);
-        router.publish(message("t", "q0", Qos::AtMostOnce, false), now);
+        router.publish_generated(message("t", "q1", Qos::AtLeastOnce, false), now);
+        router.publish_generated(message("t", "q0", Qos::AtMostOnce, false), now);
         let (third, mut third_rx) = link(3);
         assert!(
             router
@@ -1080,7 +1131,7 @@ mod tests {
             Err(SubscribeRefusal::TooManySubscriptions)
         );
         let mut internal = router.subscribe_internal("$aws/rules/#");
-        router.publish(message("$aws/rules/r/x", "p", Qos::AtMostOnce, false), now);
+        router.publish_generated(message("$aws/rules/r/x", "p", Qos::AtMostOnce, false), now);
         assert_eq!(internal.try_recv().unwrap().topic, "$aws/rules/r/x");
     }
 
@@ -1111,9 +1162,9 @@ mod tests {
         let router = Router::new(Limits::default(), Duration::from_secs(60));
         let now = Instant::now();
         for topic in ["c", "a", "b/x", "b"] {
-            router.publish(message(topic, "payload", Qos::AtLeastOnce, true), now);
+            router.publish_generated(message(topic, "payload", Qos::AtLeastOnce, true), now);
         }
-        router.publish(message("$aws/x", "p", Qos::AtMostOnce, true), now);
+        router.publish_generated(message("$aws/x", "p", Qos::AtMostOnce, true), now);
         let (first, next) = router.retained_page(None, 2);
         let topics: Vec<_> = first.iter().map(|summary| summary.topic.as_str()).collect();
         assert_eq!(topics, ["a", "b"]);
@@ -1245,14 +1296,14 @@ mod tests {
             let router =
                 Router::with_journal(Limits::default(), Duration::from_secs(60), dir.path())
                     .unwrap();
-            router.publish(message("kept", "k", Qos::AtLeastOnce, true), now);
-            router.publish(message("cleared", "c", Qos::AtLeastOnce, true), now);
-            router.publish(message("cleared", "", Qos::AtLeastOnce, true), now);
+            router.publish_generated(message("kept", "k", Qos::AtLeastOnce, true), now);
+            router.publish_generated(message("cleared", "c", Qos::AtLeastOnce, true), now);
+            router.publish_generated(message("cleared", "", Qos::AtLeastOnce, true), now);
             let (p, _p_rx) = link(1);
             router.connect("p", false, p, "sp".into(), now);
             router.subscribe("p", "t/+", Qos::AtLeastOnce).unwrap();
             router.disconnect("p", 1, Vec::new(), &DisconnectReason::ConnectionLost, now);
-            router.publish(message("t/1", "queued", Qos::AtLeastOnce, false), now);
+            router.publish_generated(message("t/1", "queued", Qos::AtLeastOnce, false), now);
             // Connected when the process "dies": restored offline, expiry from the restart.
             let (q, _q_rx) = link(2);
             router.connect("q", false, q, "sq".into(), now);
@@ -1312,7 +1363,7 @@ mod tests {
         let now = Instant::now();
         // About 27 MB of appends, well over the 16 MB compaction threshold.
         for _ in 0..310 {
-            router.publish(message("big", &payload, Qos::AtMostOnce, true), now);
+            router.publish_generated(message("big", &payload, Qos::AtMostOnce, true), now);
         }
         router.flush_journal().await;
         let size = std::fs::metadata(dir.path().join("journal.jsonl"))
@@ -1339,9 +1390,9 @@ mod tests {
         };
         let router = Router::new(limits, Duration::from_secs(60));
         let now = Instant::now();
-        router.publish(message("a", "1", Qos::AtMostOnce, true), now);
-        router.publish(message("b", "2", Qos::AtMostOnce, true), now);
-        router.publish(message("a", "3", Qos::AtMostOnce, true), now);
+        router.publish_generated(message("a", "1", Qos::AtMostOnce, true), now);
+        router.publish_generated(message("b", "2", Qos::AtMostOnce, true), now);
+        router.publish_generated(message("a", "3", Qos::AtMostOnce, true), now);
         assert!(router.retained("b").is_none());
         assert_eq!(
             router.retained("a").unwrap().payload,
@@ -1362,7 +1413,7 @@ mod tests {
         let now = Instant::now();
         let started = Instant::now();
         for index in 0..10_000 {
-            router.publish(
+            router.publish_generated(
                 message(
                     &format!("data/{index}/state"),
                     &payload,
@@ -1388,7 +1439,7 @@ mod tests {
             );
         }
         for index in 0..1_000 {
-            router.publish(
+            router.publish_generated(
                 message(&format!("cmd/{index}"), "q", Qos::AtLeastOnce, false),
                 now,
             );
@@ -1420,14 +1471,14 @@ mod tests {
         router.connect("slow", false, slow, "s".into(), now);
         router.subscribe("slow", "t/#", Qos::AtLeastOnce).unwrap();
         for n in 0..3 {
-            router.publish(message(&format!("t/{n}"), "p", Qos::AtMostOnce, false), now);
+            router.publish_generated(message(&format!("t/{n}"), "p", Qos::AtMostOnce, false), now);
         }
         assert_eq!(
             router.slow_consumer_counts(),
             (1, 0),
             "the third QoS 0 delivery is dropped"
         );
-        router.publish(message("t/q1", "p", Qos::AtLeastOnce, false), now);
+        router.publish_generated(message("t/q1", "p", Qos::AtLeastOnce, false), now);
         assert_eq!(router.slow_consumer_counts(), (1, 1));
         assert!(matches!(
             slow_rx.try_recv(),

@@ -29,6 +29,7 @@ use tokio_util::codec::Framed;
 use super::Shared;
 use super::config::SubscribeDenial;
 use super::connections::{ConnectionFacts, DirectOutcome};
+use super::internal::{Admission, Saturated};
 use super::message::{Message, Origin, Qos};
 use super::router::{CloseOrder, ConnectionLink, SubscribeRefusal, ToSession};
 use super::shutdown::Shutdown;
@@ -479,11 +480,47 @@ impl Session {
             is_will: false,
             timestamp_ms: now_millis(),
         };
-        self.shared.router.publish(message, Instant::now());
+        if !self.route_with_backpressure(message).await {
+            if qos == Qos::AtLeastOnce {
+                // No PUBACK: the client still holds the message and sends it again once reconnected.
+                tracing::warn!(
+                    client_id = self.client_id,
+                    "an in-process subscriber (rule, shadow service) is not keeping up: disconnecting (THROTTLED)"
+                );
+                return Flow::End(Ending::because(DisconnectReason::Throttled));
+            }
+            tracing::debug!(
+                client_id = self.client_id,
+                "QoS 0 PUBLISH dropped: an in-process subscriber is not keeping up"
+            );
+            return Flow::Continue;
+        }
         if qos == Qos::AtLeastOnce {
             return self.write(Packet::PubAck(PubAck::new(publish.pkid))).await;
         }
         Flow::Continue
+    }
+
+    /// Routes a device's message, waiting up to `Limits::internal_queue_wait` while an in-process subscriber it
+    /// matches is at its bound (the socket is not read meanwhile: TCP pushes back on the client). False when it
+    /// is still refused at the deadline; the refusal is counted.
+    async fn route_with_backpressure(&self, mut message: Message) -> bool {
+        let router = &self.shared.router;
+        let deadline = tokio::time::Instant::now() + self.shared.config.limits.internal_queue_wait;
+        loop {
+            // Registered before trying, so room made between the refusal and the wait is not missed.
+            let room = router.room_notifier().notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            match router.publish(message, Admission::Bounded, Instant::now()) {
+                Ok(()) => return true,
+                Err(Saturated(refused)) => message = *refused,
+            }
+            if tokio::time::timeout_at(deadline, room).await.is_err() {
+                router.count_internal_refusal();
+                return false;
+            }
+        }
     }
 
     /// SUBSCRIBE: filter rules and limits, `iot:Subscribe` on the literal filter, SUBACK, retained messages for
@@ -831,7 +868,7 @@ impl Session {
         {
             let qos = Qos::from_wire(will.qos).unwrap_or(Qos::AtLeastOnce);
             tracing::info!(client_id = self.client_id, topic = will.topic, reason = %ending.reason, "publishing Last Will");
-            self.shared.router.publish(
+            self.shared.router.publish_generated(
                 Message {
                     topic: will.topic.clone(),
                     payload: will.message.clone(),

@@ -89,6 +89,12 @@ impl From<PublishError> for DataPlaneError {
                 exception: "ServiceUnavailableException",
                 message: error.to_string(),
             },
+            // Reference 3.10: Publish's ThrottlingException (429).
+            PublishError::Throttled => Self {
+                status: 429,
+                exception: "ThrottlingException",
+                message: error.to_string(),
+            },
             PublishError::Refused(_) => Self {
                 status: 403,
                 exception: "ForbiddenException",

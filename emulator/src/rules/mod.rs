@@ -19,9 +19,8 @@ use std::sync::Arc;
 use base64::Engine as _;
 use iot_events::{RuleErrorPayload, RuleFailure};
 use iot_sql::{EvalContext, Output, Rule, SqlVersion, Template};
-use tokio::task::JoinHandle;
 
-use crate::broker::{Broker, BrokerError, Message, Origin, Qos};
+use crate::broker::{Broker, BrokerError, ConsumerTask, Message, Origin, Qos};
 use crate::lambda::LambdaService;
 use crate::logs::{InputLogEvent, LogsError, LogsStore};
 
@@ -162,10 +161,11 @@ struct LoadedRule {
     services: Services,
 }
 
-/// The running rules engine; dropping it (or [`RulesEngine::stop`]) ends the rules' subscriptions.
+/// The running rules engine; dropping it ends the rules' subscriptions at once, [`RulesEngine::drain`] lets
+/// them finish their queues first.
 pub struct RulesEngine {
     rule_names: Vec<String>,
-    tasks: Vec<JoinHandle<()>>,
+    consumers: Vec<ConsumerTask>,
 }
 
 impl std::fmt::Debug for RulesEngine {
@@ -193,14 +193,14 @@ impl RulesEngine {
         };
         let mut engine = RulesEngine {
             rule_names: Vec::new(),
-            tasks: Vec::new(),
+            consumers: Vec::new(),
         };
         for definition in definitions.iter().filter(|rule| !rule.disabled) {
             let loaded = Arc::new(load_rule(definition, services.clone())?);
             let mut filters = vec![format!("$aws/rules/{}/#", definition.name)];
             filters.extend(loaded.rule.topic_filter().map(str::to_owned));
             for filter in filters {
-                let mut messages =
+                let messages =
                     broker
                         .subscribe_internal(&filter)
                         .map_err(|source| RulesError::Subscribe {
@@ -209,11 +209,11 @@ impl RulesEngine {
                             source,
                         })?;
                 let rule = Arc::clone(&loaded);
-                engine.tasks.push(tokio::spawn(async move {
-                    while let Some(message) = messages.recv().await {
-                        rule.process(&message);
-                    }
-                }));
+                engine.consumers.push(ConsumerTask::spawn(
+                    format!("rule {} ({filter})", definition.name),
+                    messages,
+                    move |message| rule.process(&message),
+                ));
             }
             tracing::info!(rule = %definition.name, sql = %definition.sql, "rule loaded");
             engine.rule_names.push(definition.name.clone());
@@ -225,16 +225,18 @@ impl RulesEngine {
         &self.rule_names
     }
 
-    pub fn stop(&mut self) {
-        for task in self.tasks.drain(..) {
-            task.abort();
-        }
+    /// The rules' queue readers, for a shutdown that lets them finish ([`crate::broker::drain_consumers`]) once the
+    /// broker has stopped.
+    pub fn into_consumers(mut self) -> Vec<ConsumerTask> {
+        std::mem::take(&mut self.consumers)
     }
 }
 
 impl Drop for RulesEngine {
     fn drop(&mut self) {
-        self.stop();
+        for consumer in &self.consumers {
+            consumer.abort();
+        }
     }
 }
 
@@ -366,6 +368,8 @@ impl LoadedRule {
                     .invoke_async(function_name, event.to_string().into_bytes())
                     .map_err(|error| error.to_string())
             }
+            // A republish that finds an in-process queue full fails into the error action (publish_internal is
+            // bounded): waiting here could wait on this rule's own queue.
             Action::Republish { topic, qos } => {
                 let topic = topic
                     .render(message, &mut RandomContext)

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use iot_emulator::broker::{Broker, BrokerConfig, Message, RunningBroker};
+use iot_emulator::broker::{Broker, BrokerConfig, InternalReceiver, RunningBroker};
 use iot_emulator::identity::EmulatorCa;
 use iot_emulator::registry::{self, ProvisionedDevice, Registry};
 use iot_events::LifecycleEvent;
@@ -207,7 +207,7 @@ impl Device {
     }
 }
 
-pub struct EventStream(pub mpsc::UnboundedReceiver<Message>);
+pub struct EventStream(pub InternalReceiver);
 
 impl EventStream {
     pub async fn next(&mut self, within: Duration) -> Option<LifecycleEvent> {
