@@ -68,21 +68,23 @@ impl LogStream {
         Self::from_index(creation_time, lines, Vec::new())
     }
 
-    /// A stream whose `lines` already hold the events of `index` (in file order).
+    /// A stream whose `lines` already hold the events of `index` (in file order, which is read order
+    /// unless a late batch was written). Sorted in place and without spare capacity: at start the index is
+    /// the only per-event memory.
     pub(crate) fn from_index(
         creation_time: i64,
         lines: EventLines,
-        index: Vec<IndexEntry>,
+        mut index: Vec<IndexEntry>,
     ) -> Self {
-        let mut stream = Self {
+        index.sort_by_key(IndexEntry::key);
+        index.shrink_to_fit();
+        Self {
             creation_time,
-            index: Vec::with_capacity(index.len()),
+            last_ingestion_time: index.iter().map(|entry| entry.ingestion_time).max(),
+            stored_bytes: index.iter().map(|entry| entry.message_len() as u64).sum(),
+            index,
             lines,
-            last_ingestion_time: None,
-            stored_bytes: 0,
-        };
-        stream.insert_sorted(index);
-        stream
+        }
     }
 
     /// Write the events to the stream's lines, then index them: on a write error nothing is indexed.
@@ -1148,6 +1150,9 @@ mod tests {
         drop(reopened);
         let again = LogsStore::open(dir.path()).unwrap();
         assert_eq!(messages_of(&again, "/g", "s"), ["before", "after"]);
+        // Read from the file at the offsets the start-up scan found, by both read operations.
+        assert_eq!(filter_messages(&again, "/g", "after"), ["after"]);
+        assert_eq!(filter_messages(&again, "/g", ""), ["before", "after"]);
     }
 
     /// A file cut inside a multi-byte UTF-8 character, and a zero-length group.json (power loss before the
@@ -1268,5 +1273,60 @@ mod tests {
         let reopened = LogsStore::open(dir.path()).unwrap();
         assert_eq!(reopened.resident_message_bytes(), 0);
         check(&reopened);
+    }
+
+    /// A FilterLogEvents over more than it may read in one request stops at its budget with a token and
+    /// no event rather than reading the whole group, and the token leads to the match.
+    #[test]
+    fn a_filter_over_more_than_its_scan_budget_continues_through_its_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LogsStore::open(dir.path()).unwrap();
+        store.ensure_log_stream("/big", "a").unwrap();
+        store.ensure_log_stream("/big", "b").unwrap();
+        let filler = "x".repeat(16 * 1024 - EVENT_OVERHEAD_BYTES);
+        let batch_events = MAX_BATCH_BYTES / (16 * 1024);
+        let batches = MAX_FILTER_SCAN_BYTES / MAX_BATCH_BYTES + 2;
+        for batch in 0..batches {
+            let stream = if batch % 2 == 0 { "a" } else { "b" };
+            let base = NOW - 100_000 + (batch * batch_events) as i64;
+            let events: Vec<_> = (0..batch_events)
+                .map(|n| event(base + n as i64, &filler))
+                .collect();
+            store
+                .put_log_events_at("/big", stream, &events, NOW)
+                .unwrap();
+        }
+        store
+            .put_log_events_at("/big", "a", &[event(NOW, "needle")], NOW)
+            .unwrap();
+        let request = FilterLogEventsRequest {
+            log_group_name: Some("/big".into()),
+            filter_pattern: Some("needle".into()),
+            ..Default::default()
+        };
+        let first = store.filter_log_events(&request).unwrap();
+        assert!(first.events.is_empty());
+        assert!(first.next_token.is_some());
+        assert!(
+            first
+                .searched_log_streams
+                .iter()
+                .any(|stream| !stream.searched_completely)
+        );
+        let second = store
+            .filter_log_events(&FilterLogEventsRequest {
+                next_token: first.next_token,
+                ..request
+            })
+            .unwrap();
+        let found: Vec<_> = second.events.iter().map(|e| e.message.as_str()).collect();
+        assert_eq!(found, ["needle"]);
+        assert_eq!(second.next_token, None);
+        assert!(
+            second
+                .searched_log_streams
+                .iter()
+                .all(|s| s.searched_completely)
+        );
     }
 }
