@@ -2,10 +2,11 @@
 //! with the AWS CLI (`aws --endpoint-url http://127.0.0.1:<port> logs get-log-events ...`).
 //!
 //! - [`LogsStore`] owns the state (groups, streams, events), in memory or in a state directory
-//!   (append-only JSON lines per stream, reloaded on start). In-process writers such as the rules
-//!   engine's CloudWatch Logs action (reference 5.6) call it directly. Its parts: `model` (the
-//!   awsJson1.1 shapes), `validation` (AWS's checks), `paging` (tokens, page cutting), `store` (the
-//!   state and the operations), `persist` (the state directory).
+//!   (append-only JSON lines per stream, indexed on start; only the index is in memory, messages are
+//!   read from the files). In-process writers such as the rules engine's CloudWatch Logs action
+//!   (reference 5.6) call it directly. Its parts: `model` (the awsJson1.1 shapes), `validation` (AWS's
+//!   checks), `paging` (tokens, page cutting), `event_log` (the per-event index and reading the lines),
+//!   `store` (the state and the operations), `persist` (the state directory).
 //! - [`LogsService::router`] serves the awsJson1.1 API for the AWS SDK and CLI.
 //! - [`FilterPattern`] is the supported subset of CloudWatch filter patterns.
 //!
@@ -15,6 +16,7 @@
 
 mod api;
 mod error;
+mod event_log;
 mod filter;
 mod model;
 mod paging;
@@ -24,6 +26,7 @@ mod validation;
 
 pub use api::LogsService;
 pub use error::LogsError;
+pub use event_log::INDEX_ENTRY_BYTES;
 pub use filter::FilterPattern;
 pub use model::{
     DescribeLogGroupsRequest, DescribeLogGroupsResponse, DescribeLogStreamsRequest,

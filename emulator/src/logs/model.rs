@@ -4,8 +4,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::validation::EVENT_OVERHEAD_BYTES;
-
 /// One event of a PutLogEvents request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -206,8 +204,9 @@ pub struct FilterLogEventsResponse {
     pub next_token: Option<String>,
 }
 
-/// An event as stored: `seq` is unique across the store and orders events with equal timestamps, so
-/// pagination tokens stay valid while new events arrive.
+/// An event as stored, one JSON line of a stream's events (see [`super::event_log`]): `seq` is unique
+/// across the store and orders events with equal timestamps, so pagination tokens stay valid while new
+/// events arrive.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct StoredEvent {
@@ -215,16 +214,4 @@ pub(crate) struct StoredEvent {
     pub(crate) ingestion_time: i64,
     pub(crate) seq: u64,
     pub(crate) message: String,
-}
-
-impl StoredEvent {
-    /// Position of the event in read order: timestamp, then arrival. Timestamps are never negative
-    /// (older than 14 days is refused), so the cast keeps the order.
-    pub(crate) fn key(&self) -> u128 {
-        (u128::from(self.timestamp.max(0).unsigned_abs()) << 64) | u128::from(self.seq)
-    }
-
-    pub(crate) fn size(&self) -> usize {
-        self.message.len() + EVENT_OVERHEAD_BYTES
-    }
 }

@@ -1,5 +1,7 @@
 //! The logs state directory: one folder per log group, and per stream a small metadata file plus an
-//! append-only JSON-lines file of its events, so a crash loses at most the batch being written.
+//! append-only JSON-lines file of its events, so a crash loses at most the batch being written. The
+//! events stay on disk: at start each file is read once to build the stream's index
+//! ([`super::event_log`]), and pages read their messages from it.
 //!
 //! ```text
 //! <dir>/<group-stem>/group.json                 {"logGroupName","creationTime","retentionInDays"?}
@@ -18,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::error::LogsError;
-use super::model::StoredEvent;
+use super::event_log::{self, EventLines};
 use super::store::{LogGroup, LogStream, State};
 
 const GROUP_FILE: &str = "group.json";
@@ -77,7 +79,13 @@ impl Persistence {
             .join(format!("{}{suffix}", file_stem(stream)))
     }
 
-    /// Read everything back; unreadable event lines (a torn last write) are skipped with a warning.
+    /// The file a stream's events are appended to and read from.
+    pub(crate) fn events_path(&self, group: &str, stream: &str) -> PathBuf {
+        self.stream_path(group, stream, EVENTS_SUFFIX)
+    }
+
+    /// Read the metadata back and index every stream's events (no message is kept in memory);
+    /// unreadable event lines (a torn last write) are skipped with a warning.
     pub(crate) fn load(&self) -> Result<State, LogsError> {
         fs::create_dir_all(&self.root).map_err(io_error("creating", &self.root))?;
         let mut state = State::default();
@@ -119,13 +127,16 @@ impl Persistence {
                     continue;
                 };
                 let events_path = group_dir.join(format!("{stem}{EVENTS_SUFFIX}"));
-                let events = read_events(&events_path)?;
-                state.next_seq = events
+                let index = event_log::scan(&events_path)?;
+                state.next_seq = index
                     .iter()
-                    .map(|event| event.seq + 1)
+                    .map(|entry| entry.seq + 1)
                     .fold(state.next_seq, u64::max);
-                let mut stream = LogStream::new(stream_meta.creation_time);
-                stream.insert_sorted(events);
+                let stream = LogStream::from_index(
+                    stream_meta.creation_time,
+                    EventLines::File(events_path),
+                    index,
+                );
                 group.streams.insert(stream_meta.log_stream_name, stream);
             }
             state.groups.insert(meta.log_group_name, group);
@@ -208,30 +219,6 @@ impl Persistence {
         }
         Ok(())
     }
-
-    /// One `write_all` per batch, so a batch is either fully on disk or (after a crash) torn only in
-    /// its last line, which [`Persistence::load`] skips.
-    pub(crate) fn append_events(
-        &self,
-        group: &str,
-        stream: &str,
-        events: &[StoredEvent],
-    ) -> Result<(), LogsError> {
-        let path = self.stream_path(group, stream, EVENTS_SUFFIX);
-        let mut lines = Vec::new();
-        for event in events {
-            serde_json::to_writer(&mut lines, event)
-                .map_err(|error| LogsError::storage("encoding event", error.into()))?;
-            lines.push(b'\n');
-        }
-        let mut file = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(io_error("opening", &path))?;
-        file.write_all(&lines)
-            .map_err(io_error("appending to", &path))
-    }
 }
 
 /// A metadata file (`group.json`, `<stream>.stream.json`), or, when it is missing, empty or unreadable, one rebuilt
@@ -285,49 +272,6 @@ fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), LogsError> {
         .and_then(|()| file.sync_all())
         .map_err(io_error("writing", &temporary))?;
     fs::rename(&temporary, path).map_err(io_error("renaming", path))
-}
-
-/// Every readable event of a stream's file. Unreadable lines (bad JSON, or bytes that are not UTF-8, e.g. a file
-/// cut inside a multi-byte character) are skipped with a warning. A last line without its newline is a torn
-/// write: it is cut off the file, so that the next append starts a line of its own instead of being glued to
-/// the torn one (and lost at the following start).
-fn read_events(path: &Path) -> Result<Vec<StoredEvent>, LogsError> {
-    let bytes = match fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(error) => return Err(io_error("reading", path)(error)),
-    };
-    let complete = bytes
-        .iter()
-        .rposition(|byte| *byte == b'\n')
-        .map_or(0, |last| last + 1);
-    if complete < bytes.len() {
-        tracing::warn!(file = %path.display(), bytes = bytes.len() - complete,
-            "cutting a torn last line (a write interrupted by a crash)");
-        let file = fs::OpenOptions::new()
-            .write(true)
-            .open(path)
-            .map_err(io_error("opening", path))?;
-        file.set_len(complete as u64)
-            .and_then(|()| file.sync_all())
-            .map_err(io_error("truncating", path))?;
-    }
-    let mut events = Vec::new();
-    for (number, line) in bytes[..complete].split(|byte| *byte == b'\n').enumerate() {
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        match serde_json::from_slice::<StoredEvent>(line) {
-            Ok(event) => events.push(event),
-            Err(error) => tracing::warn!(
-                file = %path.display(),
-                line = number + 1,
-                %error,
-                "skipping unreadable log event line"
-            ),
-        }
-    }
-    Ok(events)
 }
 
 #[cfg(test)]

@@ -5,12 +5,18 @@
 //! Over 600 lines, but one concept: every operation reads or changes the same locked state, and the
 //! writes keep memory and the state directory in the same order; about a third of the file is the tests
 //! that run the operations together.
+//!
+//! Memory holds each stream's index ([`IndexEntry`], 40 bytes per event); the messages are read from the
+//! stream's [`EventLines`] when a page needs them (see [`super::event_log`]).
 
-use std::collections::BTreeMap;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::error::LogsError;
+use super::event_log::{EventLines, IndexEntry};
 use super::filter::FilterPattern;
 use super::model::{
     DescribeLogGroupsRequest, DescribeLogGroupsResponse, DescribeLogStreamsRequest,
@@ -20,8 +26,9 @@ use super::model::{
     SearchedLogStream, StoredEvent,
 };
 use super::paging::{
-    MAX_DESCRIBE_LIMIT, MAX_EVENTS_PER_PAGE, MAX_PAGE_BYTES, StreamToken, TimeWindow,
-    backward_token, forward_token, invalid_token, offset_token, page_limit, take_page,
+    FILTER_CHUNK_BYTES, FILTER_CHUNK_EVENTS, MAX_DESCRIBE_LIMIT, MAX_EVENTS_PER_PAGE,
+    MAX_FILTER_SCAN_BYTES, MAX_PAGE_BYTES, StreamToken, TimeWindow, after_key, backward_token,
+    before_key, forward_token, invalid_token, offset_token, page_limit, take_page,
 };
 use super::persist::Persistence;
 use super::validation::{
@@ -49,34 +56,56 @@ pub(crate) struct LogGroup {
 #[derive(Debug)]
 pub(crate) struct LogStream {
     pub(crate) creation_time: i64,
-    /// Sorted by [`StoredEvent::key`].
-    events: Vec<StoredEvent>,
+    /// One entry per event, sorted by [`IndexEntry::key`]; the events themselves are in `lines`.
+    index: Vec<IndexEntry>,
+    lines: EventLines,
     last_ingestion_time: Option<i64>,
     stored_bytes: u64,
 }
 
 impl LogStream {
-    pub(crate) fn new(creation_time: i64) -> Self {
+    pub(crate) fn new(creation_time: i64, lines: EventLines) -> Self {
+        Self::from_index(creation_time, lines, Vec::new())
+    }
+
+    /// A stream whose `lines` already hold the events of `index` (in file order, which is read order
+    /// unless a late batch was written). Sorted in place and without spare capacity: at start the index is
+    /// the only per-event memory.
+    pub(crate) fn from_index(
+        creation_time: i64,
+        lines: EventLines,
+        mut index: Vec<IndexEntry>,
+    ) -> Self {
+        index.sort_by_key(IndexEntry::key);
+        index.shrink_to_fit();
         Self {
             creation_time,
-            events: Vec::new(),
-            last_ingestion_time: None,
-            stored_bytes: 0,
+            last_ingestion_time: index.iter().map(|entry| entry.ingestion_time).max(),
+            stored_bytes: index.iter().map(|entry| entry.message_len() as u64).sum(),
+            index,
+            lines,
         }
+    }
+
+    /// Write the events to the stream's lines, then index them: on a write error nothing is indexed.
+    fn append(&mut self, events: &[StoredEvent]) -> Result<(), LogsError> {
+        let entries = self.lines.append(events)?;
+        self.insert_sorted(entries);
+        Ok(())
     }
 
     /// Batches are chronological but may be older than events already stored, so each event goes to
     /// its place in timestamp order (usually the end).
-    pub(crate) fn insert_sorted(&mut self, events: Vec<StoredEvent>) {
-        for event in events {
+    fn insert_sorted(&mut self, entries: Vec<IndexEntry>) {
+        for entry in entries {
             self.last_ingestion_time = Some(
                 self.last_ingestion_time
-                    .map_or(event.ingestion_time, |last| last.max(event.ingestion_time)),
+                    .map_or(entry.ingestion_time, |last| last.max(entry.ingestion_time)),
             );
-            self.stored_bytes += event.message.len() as u64;
-            let key = event.key();
-            let position = self.events.partition_point(|stored| stored.key() < key);
-            self.events.insert(position, event);
+            self.stored_bytes += entry.message_len() as u64;
+            let key = entry.key();
+            let position = self.index.partition_point(|stored| stored.key() < key);
+            self.index.insert(position, entry);
         }
     }
 }
@@ -162,8 +191,27 @@ impl LogsStore {
         self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Bytes of event messages held in memory (test-only: the regression check of issue 13, item 8).
+    #[cfg(test)]
+    fn resident_message_bytes(&self) -> usize {
+        self.state()
+            .groups
+            .values()
+            .flat_map(|group| group.streams.values())
+            .map(|stream| stream.lines.resident_bytes())
+            .sum()
+    }
+
     fn persistence(&self) -> Option<&Persistence> {
         self.inner.persistence.as_ref()
+    }
+
+    /// Where a new stream's events go: its file in the state directory, or memory.
+    fn new_lines(&self, group: &str, stream: &str) -> EventLines {
+        match self.persistence() {
+            Some(persistence) => EventLines::File(persistence.events_path(group, stream)),
+            None => EventLines::Memory(Vec::new()),
+        }
     }
 
     fn group_arn(&self, group: &str) -> String {
@@ -198,6 +246,7 @@ impl LogsStore {
     pub fn create_log_stream(&self, group: &str, stream: &str) -> Result<(), LogsError> {
         validate_stream_name(stream)?;
         let now_ms = now_millis();
+        let lines = self.new_lines(group, stream);
         let mut state = self.state();
         let log_group = state
             .groups
@@ -211,7 +260,7 @@ impl LogsStore {
         }
         log_group
             .streams
-            .insert(stream.to_string(), LogStream::new(now_ms));
+            .insert(stream.to_string(), LogStream::new(now_ms, lines));
         Ok(())
     }
 
@@ -359,7 +408,7 @@ impl LogsStore {
             .collect();
         if by_last_event {
             streams.sort_by_key(|(name, stream)| {
-                (stream.events.last().map(|event| event.timestamp), *name)
+                (stream.index.last().map(|event| event.timestamp), *name)
             });
         }
         if request.descending.unwrap_or(false) {
@@ -373,8 +422,8 @@ impl LogsStore {
             .map(|(name, stream)| LogStreamDescription {
                 log_stream_name: (*name).clone(),
                 creation_time: stream.creation_time,
-                first_event_timestamp: stream.events.first().map(|event| event.timestamp),
-                last_event_timestamp: stream.events.last().map(|event| event.timestamp),
+                first_event_timestamp: stream.index.first().map(|event| event.timestamp),
+                last_event_timestamp: stream.index.last().map(|event| event.timestamp),
                 last_ingestion_time: stream.last_ingestion_time,
                 arn: format!("{group_arn}:log-stream:{name}"),
                 // AWS stopped reporting bytes per stream on 2019-06-17 and always answers 0 (DescribeLogStreams
@@ -453,10 +502,7 @@ impl LogsStore {
                 message: event.message.clone(),
             })
             .collect();
-        if let Some(persistence) = self.persistence() {
-            persistence.append_events(group, stream, &stored)?;
-        }
-        log_stream.insert_sorted(stored);
+        log_stream.append(&stored)?;
         state.next_seq = next_seq + accepted.len() as u64;
 
         let rejected = RejectedLogEventsInfo {
@@ -512,19 +558,16 @@ impl LogsStore {
                 .retention_in_days
                 .map(|days| now_ms - i64::from(days) * DAY_MS),
         };
-        let readable = stream
-            .events
-            .iter()
-            .filter(|event| window.contains(event.timestamp));
-        let page = match token {
-            None => take_page(readable, limit, !request.start_from_head.unwrap_or(false)),
-            Some(StreamToken::Forward(after)) => {
-                take_page(readable.filter(|e| e.key() > after), limit, false)
-            }
+        let readable = window.range(&stream.index);
+        let (range, from_back) = match token {
+            None => (readable, !request.start_from_head.unwrap_or(false)),
+            Some(StreamToken::Forward(after)) => (after_key(&stream.index, readable, after), false),
             Some(StreamToken::Backward(before)) => {
-                take_page(readable.filter(|e| e.key() < before), limit, true)
+                (before_key(&stream.index, readable, before), true)
             }
         };
+        let page = take_page(&stream.index[range], limit, from_back);
+        let messages = stream.lines.messages(&page)?;
         let (next_forward_token, next_backward_token) = match (page.first(), page.last(), token) {
             (Some(first), Some(last), _) => {
                 (forward_token(last.key()), backward_token(first.key()))
@@ -541,10 +584,11 @@ impl LogsStore {
         };
         Ok(GetLogEventsResponse {
             events: page
-                .into_iter()
-                .map(|event| OutputLogEvent {
+                .iter()
+                .zip(messages)
+                .map(|(event, message)| OutputLogEvent {
                     timestamp: event.timestamp,
-                    message: event.message.clone(),
+                    message,
                     ingestion_time: event.ingestion_time,
                 })
                 .collect(),
@@ -606,51 +650,139 @@ impl LogsStore {
                 .retention_in_days
                 .map(|days| now_ms - i64::from(days) * DAY_MS),
         };
-        let mut matching: Vec<(&String, &StoredEvent)> = streams
+        let ranges: Vec<Range<usize>> = streams
             .iter()
-            .flat_map(|(name, stream)| stream.events.iter().map(move |event| (*name, event)))
-            .filter(|(_, event)| {
-                event.key() > after
-                    && window.contains(event.timestamp)
-                    && pattern.matches(&event.message)
-            })
+            .map(|(_, stream)| after_key(&stream.index, window.range(&stream.index), after))
             .collect();
-        matching.sort_by_key(|(_, event)| event.key());
-        let mut bytes = 0;
+        let mut scan = MergedScan::new(&streams, ranges.clone());
         let mut events = Vec::new();
-        for (stream_name, event) in &matching {
-            bytes += event.size();
-            if events.len() >= limit || (bytes > MAX_PAGE_BYTES && !events.is_empty()) {
-                break;
+        let mut page_bytes = 0;
+        let mut scanned_bytes = 0;
+        let mut last_scanned = after;
+        let mut chunk_events = (limit + 1).min(FILTER_CHUNK_EVENTS);
+        // The token is the position of the last event returned when more match, or of the last event
+        // read when the scan budget ran out first; absent once everything was searched.
+        let next_token = 'scan: loop {
+            if scan.is_exhausted() {
+                break None;
             }
-            events.push(FilteredLogEvent {
-                log_stream_name: (*stream_name).clone(),
-                timestamp: event.timestamp,
-                message: event.message.clone(),
-                ingestion_time: event.ingestion_time,
-                event_id: format!("{:056}", event.key()),
-            });
-        }
-        // The token is the position of the last returned event; absent once everything was returned.
-        let next_token = if events.len() < matching.len() {
-            matching[..events.len()]
-                .last()
-                .map(|(_, event)| event.key().to_string())
-        } else {
-            None
+            if scanned_bytes >= MAX_FILTER_SCAN_BYTES {
+                break Some(last_scanned);
+            }
+            let chunk = scan.next_chunk(
+                chunk_events,
+                FILTER_CHUNK_BYTES.min(MAX_FILTER_SCAN_BYTES - scanned_bytes),
+            );
+            // Small first reads for small pages, larger ones while matches are sparse.
+            chunk_events = (chunk_events * 2).min(FILTER_CHUNK_EVENTS);
+            scanned_bytes += chunk.iter().map(|(_, entry)| entry.size()).sum::<usize>();
+            let messages = chunk_messages(&streams, &chunk)?;
+            for ((stream, entry), message) in chunk.iter().zip(messages) {
+                if !pattern.matches(&message) {
+                    continue;
+                }
+                page_bytes += entry.size();
+                if events.len() >= limit || (page_bytes > MAX_PAGE_BYTES && !events.is_empty()) {
+                    break 'scan Some(last_scanned);
+                }
+                last_scanned = entry.key();
+                events.push(FilteredLogEvent {
+                    log_stream_name: streams[*stream].0.clone(),
+                    timestamp: entry.timestamp,
+                    message,
+                    ingestion_time: entry.ingestion_time,
+                    event_id: format!("{:056}", entry.key()),
+                });
+            }
+            if let Some((_, entry)) = chunk.last() {
+                last_scanned = entry.key();
+            }
         };
         Ok(FilterLogEventsResponse {
             events,
             searched_log_streams: streams
                 .iter()
-                .map(|(name, _)| SearchedLogStream {
+                .zip(ranges)
+                .map(|((name, stream), range)| SearchedLogStream {
                     log_stream_name: (*name).clone(),
-                    searched_completely: true,
+                    searched_completely: next_token
+                        .is_none_or(|token| after_key(&stream.index, range, token).is_empty()),
                 })
                 .collect(),
-            next_token,
+            next_token: next_token.map(|key| key.to_string()),
         })
     }
+}
+
+/// FilterLogEvents' walk over several streams' readable ranges in event order (timestamp, then arrival),
+/// handed out in chunks so that only one chunk's messages are in memory at a time.
+struct MergedScan<'a> {
+    streams: &'a [(&'a String, &'a LogStream)],
+    remaining: Vec<Range<usize>>,
+    /// The next event of each stream that has one: (key, stream).
+    heads: BinaryHeap<Reverse<(u128, usize)>>,
+}
+
+impl<'a> MergedScan<'a> {
+    fn new(streams: &'a [(&'a String, &'a LogStream)], remaining: Vec<Range<usize>>) -> Self {
+        let heads = remaining
+            .iter()
+            .enumerate()
+            .filter(|(_, range)| !range.is_empty())
+            .map(|(stream, range)| Reverse((streams[stream].1.index[range.start].key(), stream)))
+            .collect();
+        Self {
+            streams,
+            remaining,
+            heads,
+        }
+    }
+
+    fn is_exhausted(&self) -> bool {
+        self.heads.is_empty()
+    }
+
+    /// The next events in order: at least one (unless exhausted), at most `max_events`, and no more once
+    /// their messages reach `max_bytes`.
+    fn next_chunk(&mut self, max_events: usize, max_bytes: usize) -> Vec<(usize, IndexEntry)> {
+        let mut chunk = Vec::new();
+        let mut bytes = 0;
+        while chunk.len() < max_events && bytes < max_bytes {
+            let Some(Reverse((_, stream))) = self.heads.pop() else {
+                break;
+            };
+            let index = &self.streams[stream].1.index;
+            let range = &mut self.remaining[stream];
+            let entry = index[range.start];
+            range.start += 1;
+            if range.start < range.end {
+                self.heads.push(Reverse((index[range.start].key(), stream)));
+            }
+            bytes += entry.size();
+            chunk.push((stream, entry));
+        }
+        chunk
+    }
+}
+
+/// The messages of a chunk, in its order: one read of each stream's lines for its events.
+fn chunk_messages(
+    streams: &[(&String, &LogStream)],
+    chunk: &[(usize, IndexEntry)],
+) -> Result<Vec<String>, LogsError> {
+    let mut by_stream: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for (position, (stream, _)) in chunk.iter().enumerate() {
+        by_stream.entry(*stream).or_default().push(position);
+    }
+    let mut messages = vec![String::new(); chunk.len()];
+    for (stream, positions) in by_stream {
+        let entries: Vec<IndexEntry> = positions.iter().map(|&p| chunk[p].1).collect();
+        let read = streams[stream].1.lines.messages(&entries)?;
+        for (position, message) in positions.into_iter().zip(read) {
+            messages[position] = message;
+        }
+    }
+    Ok(messages)
 }
 
 #[cfg(test)]
@@ -1018,6 +1150,9 @@ mod tests {
         drop(reopened);
         let again = LogsStore::open(dir.path()).unwrap();
         assert_eq!(messages_of(&again, "/g", "s"), ["before", "after"]);
+        // Read from the file at the offsets the start-up scan found, by both read operations.
+        assert_eq!(filter_messages(&again, "/g", "after"), ["after"]);
+        assert_eq!(filter_messages(&again, "/g", ""), ["before", "after"]);
     }
 
     /// A file cut inside a multi-byte UTF-8 character, and a zero-length group.json (power loss before the
@@ -1061,5 +1196,137 @@ mod tests {
             .describe_log_groups(&DescribeLogGroupsRequest::default())
             .unwrap();
         assert_eq!(groups.log_groups[0].log_group_name, "/iot/x");
+    }
+
+    fn filter_messages(store: &LogsStore, group: &str, pattern: &str) -> Vec<String> {
+        let mut request = FilterLogEventsRequest {
+            log_group_name: Some(group.into()),
+            filter_pattern: Some(pattern.into()),
+            start_time: Some(0),
+            ..Default::default()
+        };
+        let mut messages = Vec::new();
+        loop {
+            let page = store.filter_log_events(&request).unwrap();
+            messages.extend(page.events.into_iter().map(|e| e.message));
+            match page.next_token {
+                Some(token) => request.next_token = Some(token),
+                None => return messages,
+            }
+        }
+    }
+
+    /// Every stored event was also held in memory, so memory grew with the stored volume (issue 13, item 8):
+    /// a store with a state directory now keeps an index entry per event and reads messages from the file.
+    #[test]
+    fn a_persistent_store_keeps_no_messages_in_memory_and_reads_them_back_from_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let message = |i: usize| format!("m{i:04} {}", "x".repeat(4_000));
+        let batches = 4;
+        let per_batch = 200;
+        let write = |store: &LogsStore| {
+            store.ensure_log_stream("/big", "s").unwrap();
+            for batch in 0..batches {
+                let events: Vec<_> = (0..per_batch)
+                    .map(|n| batch * per_batch + n)
+                    .map(|i| event(NOW - 10_000 + i as i64, &message(i)))
+                    .collect();
+                store.put_log_events_at("/big", "s", &events, NOW).unwrap();
+            }
+        };
+        let expected: Vec<String> = (0..batches * per_batch).map(message).collect();
+        let store = LogsStore::open(dir.path()).unwrap();
+        write(&store);
+        assert_eq!(store.resident_message_bytes(), 0);
+        let check = |store: &LogsStore| {
+            let mut seen = Vec::new();
+            let mut token = None;
+            loop {
+                let page = store
+                    .get_log_events_at(
+                        &GetLogEventsRequest {
+                            log_group_name: Some("/big".into()),
+                            log_stream_name: "s".into(),
+                            start_from_head: Some(true),
+                            next_token: token.clone(),
+                            ..Default::default()
+                        },
+                        NOW,
+                    )
+                    .unwrap();
+                seen.extend(page.events.into_iter().map(|e| e.message));
+                if token.as_deref() == Some(page.next_forward_token.as_str()) {
+                    break;
+                }
+                token = Some(page.next_forward_token);
+            }
+            assert_eq!(seen, expected);
+            assert_eq!(filter_messages(store, "/big", "m0421"), [message(421)]);
+            let groups = store
+                .describe_log_groups(&DescribeLogGroupsRequest::default())
+                .unwrap();
+            let total: usize = expected.iter().map(String::len).sum();
+            assert_eq!(groups.log_groups[0].stored_bytes, total as u64);
+        };
+        check(&store);
+        drop(store);
+        let reopened = LogsStore::open(dir.path()).unwrap();
+        assert_eq!(reopened.resident_message_bytes(), 0);
+        check(&reopened);
+    }
+
+    /// A FilterLogEvents over more than it may read in one request stops at its budget with a token and
+    /// no event rather than reading the whole group, and the token leads to the match.
+    #[test]
+    fn a_filter_over_more_than_its_scan_budget_continues_through_its_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LogsStore::open(dir.path()).unwrap();
+        store.ensure_log_stream("/big", "a").unwrap();
+        store.ensure_log_stream("/big", "b").unwrap();
+        let filler = "x".repeat(16 * 1024 - EVENT_OVERHEAD_BYTES);
+        let batch_events = MAX_BATCH_BYTES / (16 * 1024);
+        let batches = MAX_FILTER_SCAN_BYTES / MAX_BATCH_BYTES + 2;
+        for batch in 0..batches {
+            let stream = if batch % 2 == 0 { "a" } else { "b" };
+            let base = NOW - 100_000 + (batch * batch_events) as i64;
+            let events: Vec<_> = (0..batch_events)
+                .map(|n| event(base + n as i64, &filler))
+                .collect();
+            store
+                .put_log_events_at("/big", stream, &events, NOW)
+                .unwrap();
+        }
+        store
+            .put_log_events_at("/big", "a", &[event(NOW, "needle")], NOW)
+            .unwrap();
+        let request = FilterLogEventsRequest {
+            log_group_name: Some("/big".into()),
+            filter_pattern: Some("needle".into()),
+            ..Default::default()
+        };
+        let first = store.filter_log_events(&request).unwrap();
+        assert!(first.events.is_empty());
+        assert!(first.next_token.is_some());
+        assert!(
+            first
+                .searched_log_streams
+                .iter()
+                .any(|stream| !stream.searched_completely)
+        );
+        let second = store
+            .filter_log_events(&FilterLogEventsRequest {
+                next_token: first.next_token,
+                ..request
+            })
+            .unwrap();
+        let found: Vec<_> = second.events.iter().map(|e| e.message.as_str()).collect();
+        assert_eq!(found, ["needle"]);
+        assert_eq!(second.next_token, None);
+        assert!(
+            second
+                .searched_log_streams
+                .iter()
+                .all(|s| s.searched_completely)
+        );
     }
 }
