@@ -7,7 +7,7 @@
 //!   awsJson1.1 shapes), `validation` (AWS's checks), `paging` (tokens, page cutting), `store` (the
 //!   state and the operations), `persist` (the state directory).
 //! - [`LogsService::router`] serves the awsJson1.1 API for the AWS SDK and CLI.
-//! - [`FilterPattern`] is the supported subset of CloudWatch filter patterns.
+//! - [`FilterPattern`] (crate `logs-filter`) is the supported subset of CloudWatch filter patterns.
 //!
 //! Operations: CreateLogGroup, DeleteLogGroup, CreateLogStream, DeleteLogStream, DescribeLogGroups,
 //! DescribeLogStreams, PutLogEvents, GetLogEvents, FilterLogEvents, PutRetentionPolicy,
@@ -15,7 +15,6 @@
 
 mod api;
 mod error;
-mod filter;
 mod model;
 mod paging;
 mod persist;
@@ -24,7 +23,7 @@ mod validation;
 
 pub use api::LogsService;
 pub use error::LogsError;
-pub use filter::FilterPattern;
+pub use logs_filter::FilterPattern;
 pub use model::{
     DescribeLogGroupsRequest, DescribeLogGroupsResponse, DescribeLogStreamsRequest,
     DescribeLogStreamsResponse, FilterLogEventsRequest, FilterLogEventsResponse, FilteredLogEvent,

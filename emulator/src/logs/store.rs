@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use super::FilterPattern;
 use super::error::LogsError;
-use super::filter::FilterPattern;
 use super::model::{
     DescribeLogGroupsRequest, DescribeLogGroupsResponse, DescribeLogStreamsRequest,
     DescribeLogStreamsResponse, FilterLogEventsRequest, FilterLogEventsResponse, FilteredLogEvent,
