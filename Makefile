@@ -9,7 +9,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 CARGO     ?= cargo
 FUNCTIONS := disconnect-recorder shadow-reconciler
 
-.PHONY: help setup setup-py setup-apt setup-node demo test test-rust test-infra test-e2e synth-check fixtures lint fmt lambdas synth deploy agent-pi bench bench-init invoke-local clean
+.PHONY: help setup setup-py setup-apt setup-node demo test test-rust test-infra test-e2e synth-check fixtures lint fmt fuzz lambdas synth deploy agent-pi bench bench-init invoke-local clean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -109,6 +109,11 @@ lint: ## cargo fmt --check and clippy with warnings as errors
 
 fmt: ## Format the code
 	$(CARGO) fmt --all
+
+# Needs a nightly toolchain (skips without one) and cargo-fuzz (installed when missing); docs/fuzzing.md.
+FUZZ_SECONDS ?= 30
+fuzz: ## Run every fuzz target (fuzz/) for FUZZ_SECONDS each; prints executions per target, fails on a crash
+	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
 
 # ---------------------------------------------------------------------------------------------
 lambdas: $(BUILD_STAMP) ## Build the functions for Lambda (arm64, provided.al2023): target/lambda/<function>/bootstrap

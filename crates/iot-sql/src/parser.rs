@@ -331,11 +331,15 @@ impl<'s> Parser<'s> {
         Ok(SelectItem::Expr { expr, key })
     }
 
+    /// `AS a.b.c` nests the value that deep in the output, which is converted and dropped recursively: a chain.
     fn key_path(&mut self) -> Result<KeyPath, ParseError> {
         let mut path = vec![self.name("an alias after AS")?];
+        let mut links = 0;
         while self.eat(&TokenKind::Dot) {
+            self.link(&mut links)?;
             path.push(self.member_name()?);
         }
+        self.depth -= links;
         Ok(path)
     }
 
@@ -359,21 +363,41 @@ impl<'s> Parser<'s> {
         result
     }
 
+    /// One more link of a chain (`a OR b OR c`, `1+2+3`, `a.b.c`, `AS a.b.c`), counted in `links` so that the chain
+    /// gives its levels back at its end (an error ends the whole parse, so a failed chain need not). The parser
+    /// loops over a chain, but the tree it builds is as deep as the chain is long, and evaluating, converting or
+    /// dropping a tree recurses once per level: a rule of 30,000 `+1` overflowed the stack of the thread that
+    /// evaluated it (issue 13). So a link counts against [`MAX_NESTING`] like a parenthesis.
+    fn link(&mut self, links: &mut usize) -> Result<(), ParseError> {
+        if self.depth >= MAX_NESTING {
+            return Err(self.error_here(ParseErrorKind::TooDeeplyNested));
+        }
+        self.depth += 1;
+        *links += 1;
+        Ok(())
+    }
+
     fn or(&mut self) -> Result<Expr, ParseError> {
         let mut left = self.and()?;
+        let mut links = 0;
         while self.eat_keyword("OR") {
+            self.link(&mut links)?;
             let right = self.and()?;
             left = Expr::Binary(BinaryOp::Or, Box::new(left), Box::new(right));
         }
+        self.depth -= links;
         Ok(left)
     }
 
     fn and(&mut self) -> Result<Expr, ParseError> {
         let mut left = self.not()?;
+        let mut links = 0;
         while self.eat_keyword("AND") {
+            self.link(&mut links)?;
             let right = self.not()?;
             left = Expr::Binary(BinaryOp::And, Box::new(left), Box::new(right));
         }
+        self.depth -= links;
         Ok(left)
     }
 
@@ -386,6 +410,7 @@ impl<'s> Parser<'s> {
 
     fn comparison(&mut self) -> Result<Expr, ParseError> {
         let mut left = self.additive()?;
+        let mut links = 0;
         loop {
             let op = match self.peek().kind {
                 TokenKind::Equal => BinaryOp::Equal,
@@ -396,42 +421,53 @@ impl<'s> Parser<'s> {
                 TokenKind::GreaterEqual => BinaryOp::GreaterEqual,
                 ref other => match self.foreign_operator_error(other) {
                     Some(error) => return Err(error),
-                    None => return Ok(left),
+                    None => break,
                 },
             };
             self.advance();
+            self.link(&mut links)?;
             let right = self.additive()?;
             left = Expr::Binary(op, Box::new(left), Box::new(right));
         }
+        self.depth -= links;
+        Ok(left)
     }
 
     fn additive(&mut self) -> Result<Expr, ParseError> {
         let mut left = self.multiplicative()?;
+        let mut links = 0;
         loop {
             let op = match self.peek().kind {
                 TokenKind::Plus => BinaryOp::Add,
                 TokenKind::Minus => BinaryOp::Subtract,
-                _ => return Ok(left),
+                _ => break,
             };
             self.advance();
+            self.link(&mut links)?;
             let right = self.multiplicative()?;
             left = Expr::Binary(op, Box::new(left), Box::new(right));
         }
+        self.depth -= links;
+        Ok(left)
     }
 
     fn multiplicative(&mut self) -> Result<Expr, ParseError> {
         let mut left = self.unary()?;
+        let mut links = 0;
         loop {
             let op = match self.peek().kind {
                 TokenKind::Star => BinaryOp::Multiply,
                 TokenKind::Slash => BinaryOp::Divide,
                 TokenKind::Percent => BinaryOp::Modulo,
-                _ => return Ok(left),
+                _ => break,
             };
             self.advance();
+            self.link(&mut links)?;
             let right = self.unary()?;
             left = Expr::Binary(op, Box::new(left), Box::new(right));
         }
+        self.depth -= links;
+        Ok(left)
     }
 
     fn unary(&mut self) -> Result<Expr, ParseError> {
@@ -453,20 +489,71 @@ impl<'s> Parser<'s> {
 
     fn postfix(&mut self) -> Result<Expr, ParseError> {
         let mut expr = self.primary()?;
+        let mut links = 0;
         loop {
             if self.eat(&TokenKind::Dot) {
+                self.link(&mut links)?;
                 expr = Expr::Member(Box::new(expr), self.member_name()?);
             } else if self.eat(&TokenKind::LeftBracket) {
+                self.link(&mut links)?;
                 let index = self.expression()?;
                 self.expect(&TokenKind::RightBracket)?;
                 expr = Expr::Index(Box::new(expr), Box::new(index));
             } else {
-                return Ok(expr);
+                break;
             }
+        }
+        self.depth -= links;
+        Ok(expr)
+    }
+
+    /// Only dispatches: its frame is on the stack once per nesting level, so the arms that need room of their own
+    /// (in a debug build, a few KiB) live in functions of their own, off the recursive path.
+    fn primary(&mut self) -> Result<Expr, ParseError> {
+        match &self.peek().kind {
+            TokenKind::LeftParen => self.parenthesized(),
+            TokenKind::LeftBracket => self.array_literal(),
+            TokenKind::LeftBrace => self.object_literal(),
+            TokenKind::Ident(name) if name.eq_ignore_ascii_case("CASE") => self.case(),
+            TokenKind::Ident(name)
+                if !is_constant_name(name) && self.peek_at(1) == &TokenKind::LeftParen =>
+            {
+                self.call()
+            }
+            _ => self.atom(),
         }
     }
 
-    fn primary(&mut self) -> Result<Expr, ParseError> {
+    /// `( expression )` or a nested object query `(SELECT ...)`.
+    fn parenthesized(&mut self) -> Result<Expr, ParseError> {
+        let open = self.advance();
+        if self.at_keyword("SELECT") {
+            self.require_version(open.offset, "a nested object query")?;
+            let query = self.query(false)?;
+            self.expect(&TokenKind::RightParen)?;
+            return Ok(Expr::Subquery(Box::new(query)));
+        }
+        let inner = self.expression()?;
+        self.expect(&TokenKind::RightParen)?;
+        Ok(inner)
+    }
+
+    fn array_literal(&mut self) -> Result<Expr, ParseError> {
+        self.require_version(self.peek().offset, "an array literal")?;
+        self.advance();
+        let items = self.list(&TokenKind::RightBracket, Self::expression)?;
+        Ok(Expr::Array(items))
+    }
+
+    fn object_literal(&mut self) -> Result<Expr, ParseError> {
+        self.require_version(self.peek().offset, "an object literal")?;
+        self.advance();
+        let entries = self.list(&TokenKind::RightBrace, Self::object_entry)?;
+        Ok(Expr::Object(entries))
+    }
+
+    /// A literal number, string, `TRUE`/`FALSE`/`NULL`, or a payload field.
+    fn atom(&mut self) -> Result<Expr, ParseError> {
         let token = self.peek().clone();
         match token.kind {
             TokenKind::Number(text) => {
@@ -479,30 +566,6 @@ impl<'s> Parser<'s> {
                 self.advance();
                 Ok(Expr::Literal(SqlValue::String(value)))
             }
-            TokenKind::LeftParen => {
-                self.advance();
-                if self.at_keyword("SELECT") {
-                    self.require_version(token.offset, "a nested object query")?;
-                    let query = self.query(false)?;
-                    self.expect(&TokenKind::RightParen)?;
-                    return Ok(Expr::Subquery(Box::new(query)));
-                }
-                let inner = self.expression()?;
-                self.expect(&TokenKind::RightParen)?;
-                Ok(inner)
-            }
-            TokenKind::LeftBracket => {
-                self.require_version(token.offset, "an array literal")?;
-                self.advance();
-                let items = self.list(&TokenKind::RightBracket, Self::expression)?;
-                Ok(Expr::Array(items))
-            }
-            TokenKind::LeftBrace => {
-                self.require_version(token.offset, "an object literal")?;
-                self.advance();
-                let entries = self.list(&TokenKind::RightBrace, Self::object_entry)?;
-                Ok(Expr::Object(entries))
-            }
             TokenKind::Ident(ref name) => {
                 let upper = name.to_ascii_uppercase();
                 match upper.as_str() {
@@ -514,8 +577,6 @@ impl<'s> Parser<'s> {
                         self.advance();
                         Ok(Expr::Literal(SqlValue::Null))
                     }
-                    "CASE" => self.case(),
-                    _ if self.peek_at(1) == &TokenKind::LeftParen => self.call(),
                     _ => Ok(Expr::Field(self.name("an expression")?)),
                 }
             }
@@ -652,6 +713,13 @@ impl<'s> Parser<'s> {
 
 /// Integer literals are Int (falling back to Decimal beyond 64 bits); anything with a fraction or
 /// exponent is Decimal.
+/// `TRUE`, `FALSE` and `NULL` are literals even before a `(`.
+fn is_constant_name(name: &str) -> bool {
+    ["TRUE", "FALSE", "NULL"]
+        .iter()
+        .any(|constant| name.eq_ignore_ascii_case(constant))
+}
+
 fn number_literal(text: &str) -> Option<SqlValue> {
     if !text.contains(['.', 'e', 'E'])
         && let Ok(int) = text.parse::<i64>()

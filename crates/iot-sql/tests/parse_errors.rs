@@ -254,3 +254,51 @@ fn hostile_nesting_is_an_error_not_a_stack_overflow() {
     );
     assert_eq!(select_json(&fine, V2016, "{}"), Some(serde_json::json!(1)));
 }
+
+/// A chain of binary operators, member accesses or alias keys builds a tree as deep as the chain is long, although the parser
+/// itself loops instead of recursing; evaluating (and dropping) that tree recursed once per link, so a rule of
+/// `1+1+…` within AWS's 256 KB rule size overflowed the stack of the thread that ran it (issue 13, found while
+/// writing the fuzz targets). The whole rule runs on a thread with a tokio worker's 2 MiB stack.
+#[test]
+fn long_operator_and_member_chains_are_refused_not_a_stack_overflow() {
+    fn parse_and_run(sql: String) -> Result<(), ParseErrorKind> {
+        std::thread::Builder::new()
+            .stack_size(2 * 1024 * 1024)
+            .spawn(move || {
+                let rule = Rule::parse(&sql, V2016).map_err(|error| error.kind)?;
+                let message = iot_sql::Message::mqtt("a/b", br#"{"a":{"a":1}}"#, "dev-1", NOW_MS);
+                let _ = rule.evaluate(&message, &mut iot_sql::DeterministicContext::default());
+                Ok(())
+            })
+            .unwrap()
+            .join()
+            .expect("parsing and evaluating must not overflow the stack")
+    }
+    const AWS_RULE_BYTES: usize = 256 * 1024;
+    let links = AWS_RULE_BYTES / 8;
+    for chain in [
+        format!("SELECT VALUE 1{} FROM 'a/b'", "+1".repeat(links)),
+        format!("SELECT VALUE a{} FROM 'a/b'", ".a".repeat(links)),
+        format!("SELECT VALUE a{} FROM 'a/b'", "[0]".repeat(links)),
+        format!(
+            "SELECT * FROM 'a/b' WHERE a = 1{}",
+            " OR a = 1".repeat(links / 2)
+        ),
+        format!(
+            "SELECT * FROM 'a/b' WHERE a = 1{}",
+            " AND a = 1".repeat(links / 2)
+        ),
+        format!("SELECT VALUE 1{} FROM 'a/b'", " = 1".repeat(links / 2)),
+        format!("SELECT 1 AS a{} FROM 'a/b'", ".a".repeat(links)),
+    ] {
+        assert_eq!(parse_and_run(chain), Err(ParseErrorKind::TooDeeplyNested));
+    }
+    // Chains of a realistic length still parse and run.
+    for chain in [
+        format!("SELECT VALUE 1{} FROM 'a/b'", "+1".repeat(100)),
+        format!("SELECT * FROM 'a/b' WHERE a = 1{}", " OR a = 1".repeat(100)),
+        format!("SELECT VALUE a{} FROM 'a/b'", ".a".repeat(100)),
+    ] {
+        assert_eq!(parse_and_run(chain), Ok(()));
+    }
+}

@@ -24,6 +24,13 @@ pub enum LogsError {
     },
 }
 
+/// A refused filter pattern is an `InvalidParameterException` with the pattern crate's text.
+impl From<logs_filter::PatternError> for LogsError {
+    fn from(error: logs_filter::PatternError) -> Self {
+        Self::invalid(error.message())
+    }
+}
+
 impl LogsError {
     pub(crate) fn invalid(message: impl Into<String>) -> Self {
         Self::InvalidParameter(message.into())

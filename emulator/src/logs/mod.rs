@@ -8,7 +8,7 @@
 //!   checks), `paging` (tokens, page cutting), `event_log` (the per-event index and reading the lines),
 //!   `store` (the state and the operations), `persist` (the state directory).
 //! - [`LogsService::router`] serves the awsJson1.1 API for the AWS SDK and CLI.
-//! - [`FilterPattern`] is the supported subset of CloudWatch filter patterns.
+//! - [`FilterPattern`] (crate `logs-filter`) is the supported subset of CloudWatch filter patterns.
 //!
 //! Operations: CreateLogGroup, DeleteLogGroup, CreateLogStream, DeleteLogStream, DescribeLogGroups,
 //! DescribeLogStreams, PutLogEvents, GetLogEvents, FilterLogEvents, PutRetentionPolicy,
@@ -17,7 +17,6 @@
 mod api;
 mod error;
 mod event_log;
-mod filter;
 mod model;
 mod paging;
 mod persist;
@@ -27,7 +26,7 @@ mod validation;
 pub use api::LogsService;
 pub use error::LogsError;
 pub use event_log::INDEX_ENTRY_BYTES;
-pub use filter::FilterPattern;
+pub use logs_filter::FilterPattern;
 pub use model::{
     DescribeLogGroupsRequest, DescribeLogGroupsResponse, DescribeLogStreamsRequest,
     DescribeLogStreamsResponse, FilterLogEventsRequest, FilterLogEventsResponse, FilteredLogEvent,

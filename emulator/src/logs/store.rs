@@ -15,9 +15,9 @@ use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use super::FilterPattern;
 use super::error::LogsError;
 use super::event_log::{EventLines, IndexEntry};
-use super::filter::FilterPattern;
 use super::model::{
     DescribeLogGroupsRequest, DescribeLogGroupsResponse, DescribeLogStreamsRequest,
     DescribeLogStreamsResponse, FilterLogEventsRequest, FilterLogEventsResponse, FilteredLogEvent,

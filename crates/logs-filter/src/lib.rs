@@ -9,12 +9,28 @@
 //!   strings, numeric `= != < <= > >=`, `IS TRUE|FALSE|NULL`, `NOT EXISTS`, `&&`, `||`, parentheses,
 //!   selectors `$.a.b`, `$.list[0]`.
 //!
-//! Not supported, refused with `InvalidParameterException`: space-delimited patterns (`[ip, user, ...]`),
-//! regular expressions (`%...%`) and `$.*` wildcard selectors.
+//! Not supported, refused (the emulator answers `InvalidParameterException`): space-delimited patterns
+//! (`[ip, user, ...]`), regular expressions (`%...%`) and `$.*` wildcard selectors.
+//!
+//! A crate of its own, apart from the emulator's CloudWatch Logs service, so that the fuzz target (`fuzz/`)
+//! builds it without the emulator.
 
 use serde_json::Value;
 
-use super::error::LogsError;
+/// A pattern that is refused, with the text CloudWatch Logs' `InvalidParameterException` carries.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct PatternError(String);
+
+impl PatternError {
+    fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
+    }
+
+    pub fn message(&self) -> &str {
+        &self.0
+    }
+}
 
 /// A parsed filter pattern.
 #[derive(Debug, Clone, PartialEq)]
@@ -88,16 +104,16 @@ pub const MAX_FILTER_PATTERN_CHARS: usize = 1024;
 /// patterns nest a few levels.
 pub const MAX_PATTERN_NESTING: usize = 32;
 
-fn invalid_pattern() -> LogsError {
-    LogsError::invalid("Invalid filter pattern")
+fn invalid_pattern() -> PatternError {
+    PatternError::new("Invalid filter pattern")
 }
 
 impl FilterPattern {
     /// Parse a pattern; `None` or blank matches everything.
-    pub fn parse(pattern: Option<&str>) -> Result<Self, LogsError> {
+    pub fn parse(pattern: Option<&str>) -> Result<Self, PatternError> {
         let raw = pattern.unwrap_or("");
         if raw.chars().count() > MAX_FILTER_PATTERN_CHARS {
-            return Err(LogsError::invalid(format!(
+            return Err(PatternError::new(format!(
                 "1 validation error detected: Value at 'filterPattern' failed to satisfy constraint: \
                  Member must have length less than or equal to {MAX_FILTER_PATTERN_CHARS}"
             )));
@@ -145,7 +161,7 @@ impl TermPattern {
     }
 }
 
-fn parse_terms(text: &str) -> Result<TermPattern, LogsError> {
+fn parse_terms(text: &str) -> Result<TermPattern, PatternError> {
     let mut pattern = TermPattern::default();
     let mut chars = text.chars().peekable();
     loop {
@@ -296,7 +312,7 @@ struct JsonParser {
 }
 
 impl JsonParser {
-    fn new(text: &str) -> Result<Self, LogsError> {
+    fn new(text: &str) -> Result<Self, PatternError> {
         Ok(Self {
             tokens: tokenize(text)?,
             position: 0,
@@ -314,14 +330,14 @@ impl JsonParser {
         self.tokens.get(self.position)
     }
 
-    fn expect(&mut self, expected: &Token) -> Result<(), LogsError> {
+    fn expect(&mut self, expected: &Token) -> Result<(), PatternError> {
         match self.next() {
             Some(token) if &token == expected => Ok(()),
             _ => Err(invalid_pattern()),
         }
     }
 
-    fn parse_pattern(mut self) -> Result<JsonExpr, LogsError> {
+    fn parse_pattern(mut self) -> Result<JsonExpr, PatternError> {
         self.expect(&Token::OpenBrace)?;
         let expr = self.parse_or()?;
         self.expect(&Token::CloseBrace)?;
@@ -331,7 +347,7 @@ impl JsonParser {
         Ok(expr)
     }
 
-    fn parse_or(&mut self) -> Result<JsonExpr, LogsError> {
+    fn parse_or(&mut self) -> Result<JsonExpr, PatternError> {
         let mut left = self.parse_and()?;
         while self.peek() == Some(&Token::Or) {
             self.next();
@@ -340,7 +356,7 @@ impl JsonParser {
         Ok(left)
     }
 
-    fn parse_and(&mut self) -> Result<JsonExpr, LogsError> {
+    fn parse_and(&mut self) -> Result<JsonExpr, PatternError> {
         let mut left = self.parse_primary()?;
         while self.peek() == Some(&Token::And) {
             self.next();
@@ -349,11 +365,11 @@ impl JsonParser {
         Ok(left)
     }
 
-    fn parse_primary(&mut self) -> Result<JsonExpr, LogsError> {
+    fn parse_primary(&mut self) -> Result<JsonExpr, PatternError> {
         match self.next() {
             Some(Token::OpenParen) => {
                 if self.depth >= MAX_PATTERN_NESTING {
-                    return Err(LogsError::invalid(format!(
+                    return Err(PatternError::new(format!(
                         "Invalid filter pattern: parentheses nest deeper than {MAX_PATTERN_NESTING}"
                     )));
                 }
@@ -368,7 +384,7 @@ impl JsonParser {
         }
     }
 
-    fn parse_condition(&mut self, selector: Vec<PathStep>) -> Result<JsonExpr, LogsError> {
+    fn parse_condition(&mut self, selector: Vec<PathStep>) -> Result<JsonExpr, PatternError> {
         match self.next() {
             Some(Token::Op(op)) => {
                 let value = match self.next() {
@@ -409,7 +425,7 @@ impl JsonParser {
     }
 }
 
-fn tokenize(text: &str) -> Result<Vec<Token>, LogsError> {
+fn tokenize(text: &str) -> Result<Vec<Token>, PatternError> {
     let chars: Vec<char> = text.chars().collect();
     let mut tokens = Vec::new();
     let mut index = 0;
@@ -504,7 +520,7 @@ fn is_word_char(c: char) -> bool {
 }
 
 /// `.a.b[0]` after the `$`.
-fn parse_selector(raw: &str) -> Result<Vec<PathStep>, LogsError> {
+fn parse_selector(raw: &str) -> Result<Vec<PathStep>, PatternError> {
     let mut steps = Vec::new();
     let mut rest = raw;
     while !rest.is_empty() {
