@@ -71,7 +71,22 @@ struct Stats {
     malformed_http: AtomicU64,
     malformed_http_accepted: AtomicU64,
     slow_consumers_ended: AtomicU64,
+    /// Every failure that was not provoked, and by kind:
     errors: AtomicU64,
+    connect_failed: AtomicU64,
+    /// A send that failed or a QoS 1 publish without PUBACK within 5 s.
+    publish_failed: AtomicU64,
+    subscribe_failed: AtomicU64,
+    observer_closed: AtomicU64,
+    /// A 5xx or no answer from the HTTP APIs (including the slow consumer's GetConnection).
+    http_failed: AtomicU64,
+}
+
+impl Stats {
+    fn error(&self, kind: &AtomicU64) {
+        add(kind);
+        add(&self.errors);
+    }
 }
 
 fn add(counter: &AtomicU64) {
@@ -163,7 +178,7 @@ async fn connect(port: u16, device: &Device, with_will: bool, stats: &Stats) -> 
             Some(client)
         }
         _ => {
-            add(&stats.errors);
+            stats.error(&stats.connect_failed);
             None
         }
     }
@@ -312,7 +327,7 @@ async fn run_device(device: Device, port: u16, stats: Arc<Stats>, stop: Arc<Atom
                 )
             };
             if !publish(&mut client, &mut packet_id, &topic, payload.as_bytes(), qos).await {
-                add(&stats.errors);
+                stats.error(&stats.publish_failed);
                 alive = false;
                 break;
             }
@@ -338,15 +353,25 @@ async fn run_observer(device: Device, port: u16, stats: Arc<Stats>, stop: Arc<At
             continue;
         };
         if !subscribe(&mut client, &mut 0, "data/#", QoS::AtMostOnce).await {
-            add(&stats.errors);
+            stats.error(&stats.subscribe_failed);
             continue;
         }
+        // It only receives, so it must ping: the broker ends a connection that sends nothing for 1.5 x the
+        // keep-alive (the first 600 s run counted those 6 closes as errors).
+        let mut last_ping = Instant::now();
         while !stop.load(Ordering::Relaxed) {
+            if last_ping.elapsed() > Duration::from_secs(20) {
+                last_ping = Instant::now();
+                if client.transport.send(Packet::PingReq).await.is_err() {
+                    stats.error(&stats.observer_closed);
+                    break;
+                }
+            }
             match client.recv(Duration::from_secs(1)).await {
                 Received::Packet(Packet::Publish(_)) => add(&stats.delivered_to_observer),
                 Received::Packet(_) | Received::Timeout => {}
                 Received::Closed => {
-                    add(&stats.errors);
+                    stats.error(&stats.observer_closed);
                     break;
                 }
             }
@@ -369,7 +394,7 @@ async fn run_slow_consumer(
             continue;
         };
         if !subscribe(&mut client, &mut 0, "data/#", QoS::AtLeastOnce).await {
-            add(&stats.errors);
+            stats.error(&stats.subscribe_failed);
             continue;
         }
         // From here on it reads nothing: no PUBACK, no PINGREQ.
@@ -387,7 +412,7 @@ async fn run_slow_consumer(
                 }
                 Ok(_) => false,
                 Err(_) => {
-                    add(&stats.errors);
+                    stats.error(&stats.http_failed);
                     true
                 }
             };
@@ -461,7 +486,7 @@ async fn run_http(
             }
         };
         match response {
-            Ok(response) if response.status >= 500 => add(&stats.errors),
+            Ok(response) if response.status >= 500 => stats.error(&stats.http_failed),
             Ok(response) if malformed && response.is_success() => {
                 add(&stats.malformed_http_accepted)
             }
@@ -469,9 +494,36 @@ async fn run_http(
             Ok(response) if response.is_success() => add(&stats.http_ok),
             // A shadow not created yet (404) or a log group before its first record: valid, not an error.
             Ok(_) => add(&stats.http_valid_4xx),
-            Err(_) => add(&stats.errors),
+            Err(_) => stats.error(&stats.http_failed),
         }
     }
+}
+
+/// Every log group's `storedBytes` (DescribeLogGroups): what the run left in the emulator's Logs store, which
+/// keeps events as CloudWatch Logs does (no retention unless set), so it grows with the run by design.
+async fn stored_log_bytes(logs: &str) -> Vec<(String, u64)> {
+    let headers = [
+        ("content-type", "application/x-amz-json-1.1"),
+        ("x-amz-target", "Logs_20140328.DescribeLogGroups"),
+    ];
+    let Ok(response) = client::request("POST", logs, "/", &headers, b"{}").await else {
+        return Vec::new();
+    };
+    let json: Value = serde_json::from_slice(&response.body).unwrap_or_default();
+    json["logGroups"]
+        .as_array()
+        .map(|groups| {
+            groups
+                .iter()
+                .map(|group| {
+                    (
+                        group["logGroupName"].as_str().unwrap_or("?").to_owned(),
+                        group["storedBytes"].as_u64().unwrap_or(0),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn mib(kib: u64) -> f64 {
@@ -616,6 +668,7 @@ async fn main() {
         .iter()
         .filter(|event| event.message.contains("LAST_WILL"))
         .count();
+    let log_groups = stored_log_bytes(&endpoints.logs).await;
 
     let mut sorted = samples.clone();
     sorted.sort_unstable();
@@ -659,6 +712,17 @@ async fn main() {
         "disconnect records written by disconnect-recorder: {} ({wills} from wills)",
         records.len()
     );
+    let stored: u64 = log_groups.iter().map(|(_, bytes)| bytes).sum();
+    println!(
+        "Logs store at the end: {:.1} MiB of event messages in {} groups ({})",
+        stored as f64 / (1024.0 * 1024.0),
+        log_groups.len(),
+        log_groups
+            .iter()
+            .map(|(name, bytes)| format!("{name} {:.1} MiB", *bytes as f64 / (1024.0 * 1024.0)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     println!(
         "HTTP: {} answered 2xx, {} valid requests answered 4xx (shadow or log group not there yet); malformed: {} MQTT, {} HTTP ({} of them accepted)",
         get(&stats.http_ok),
@@ -666,6 +730,15 @@ async fn main() {
         get(&stats.malformed_mqtt),
         get(&stats.malformed_http),
         get(&stats.malformed_http_accepted)
+    );
+    println!(
+        "errors: {} connect failed, {} publish failed (no PUBACK in 5 s or send failed), {} subscribe failed, \
+         {} observer connection closed, {} HTTP 5xx or no answer",
+        get(&stats.connect_failed),
+        get(&stats.publish_failed),
+        get(&stats.subscribe_failed),
+        get(&stats.observer_closed),
+        get(&stats.http_failed)
     );
     println!(
         "soak summary: {:.0} s, emulator {}, peak RSS {:.1} MiB, growth 1 min -> end {:+.1} MiB, {sent} messages sent, \
