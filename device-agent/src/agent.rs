@@ -2,12 +2,14 @@
 
 use std::time::{Duration, SystemTime};
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 use crate::actuator::Actuator;
 use crate::check::{CheckReport, run_checks};
 use crate::config::AgentConfig;
-use crate::connection::{ConnectionSettings, connection_pair, run_connection};
+use crate::connection::{
+    ConnectionSettings, LinkSubscribers, connection_pair, link_event_channel, run_connection,
+};
 use crate::outbox::{Outbox, OutboxError};
 use crate::sensors::{temperature_from_config, vibration_from_config};
 use crate::shadow_sync::{ShadowSync, ShadowTopics, run_shadow_sync};
@@ -119,11 +121,12 @@ pub async fn run_agent<A: Actuator>(
         shadow_topics.subscriptions(),
     );
     let (connection, driver) = connection_pair(settings);
-    let (drainer_events_tx, drainer_events) = mpsc::unbounded_channel();
-    let (shadow_events_tx, shadow_events) = mpsc::unbounded_channel();
+    // Bounded; when a consumer falls behind, the event loop waits for it (policy at `link_event_channel`).
+    let (drainer_events_tx, drainer_events) = link_event_channel();
+    let (shadow_events_tx, shadow_events) = link_event_channel();
     let connection_task = tokio::spawn(run_connection(
         driver,
-        vec![drainer_events_tx, shadow_events_tx],
+        LinkSubscribers::new(vec![drainer_events_tx, shadow_events_tx]),
     ));
 
     let initial_motor = actuator.current();

@@ -284,11 +284,69 @@ fn explain_tls(error: &rustls::Error) -> &'static str {
     }
 }
 
+/// `LinkEvent`s one consumer may have waiting before the connection task waits for it.
+pub const LINK_EVENT_CAPACITY: usize = 32;
+
+/// One consumer's queue of `LinkEvent`s (the drainer's, the shadow sync's).
+///
+/// Policy: bounded at [`LINK_EVENT_CAPACITY`], and nothing is dropped: when a queue is full the connection
+/// task waits for its consumer (see [`LinkSubscribers::deliver`]). Neither consumer ever waits for the
+/// connection task (they publish with rumqttc's non-blocking `try_publish`, and the drainer's PUBACK
+/// notices are one arm of its `select!`, beside this queue), so the wait always ends. Dropping was not an
+/// option: a lost `Connected { session_present: false }` would leave the drainer waiting for PUBACKs the
+/// broker forgot, a lost delta would leave the motor in the old state until the next reconnect.
+pub fn link_event_channel() -> (mpsc::Sender<LinkEvent>, mpsc::Receiver<LinkEvent>) {
+    mpsc::channel(LINK_EVENT_CAPACITY)
+}
+
+/// The connection task's side of the consumers' queues.
+#[derive(Debug)]
+pub struct LinkSubscribers {
+    queues: Vec<mpsc::Sender<LinkEvent>>,
+    waits: u64,
+}
+
+impl LinkSubscribers {
+    pub fn new(queues: Vec<mpsc::Sender<LinkEvent>>) -> Self {
+        Self { queues, waits: 0 }
+    }
+
+    /// Hand `event` to every consumer that still listens, in order; wait for a consumer whose queue is full.
+    ///
+    /// While this waits, rumqttc's event loop is not polled: it stops reading the socket and TCP pushes
+    /// back to the broker, which holds the unacknowledged QoS 1 messages (up to 100 per client, reference
+    /// 6.5, and in the persistent session across a reconnect, reference 6.4). The number
+    /// of waits is logged, so an operator sees a consumer that does not keep up (e.g. a slow actuator
+    /// under a flood of deltas).
+    pub async fn deliver(&mut self, event: LinkEvent) {
+        for queue in &self.queues {
+            match queue.try_send(event.clone()) {
+                Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
+                Err(mpsc::error::TrySendError::Full(event)) => {
+                    self.waits += 1;
+                    // 1, 2, 4, 8...: visible at once, and not a line per message under a flood.
+                    if self.waits.is_power_of_two() {
+                        tracing::warn!(
+                            waits_total = self.waits,
+                            capacity = LINK_EVENT_CAPACITY,
+                            "a consumer's event queue is full: the MQTT event loop waits for it"
+                        );
+                    }
+                    // Err only when the consumer has gone (shutdown): nobody left to tell.
+                    let _ = queue.send(event).await;
+                }
+            }
+        }
+    }
+
+    /// How often `deliver` found a queue full and waited.
+    pub fn waits(&self) -> u64 {
+        self.waits
+    }
+}
+
 /// Own the connection until a `Disconnect` command (or every handle is dropped).
-pub async fn run_connection(
-    driver: ConnectionDriver,
-    subscribers: Vec<mpsc::UnboundedSender<LinkEvent>>,
-) {
+pub async fn run_connection(driver: ConnectionDriver, mut subscribers: LinkSubscribers) {
     let ConnectionDriver {
         settings,
         client,
@@ -303,11 +361,6 @@ pub async fn run_connection(
     // otherwise sits ~40 ms behind the broker's delayed ACK (measured in the emulator's
     // e2e_latency bench: delta -> reported p50 44 ms with Nagle, 1.6 ms without).
     eventloop.network_options.set_tcp_nodelay(true);
-    let broadcast = |event: LinkEvent| {
-        for subscriber in &subscribers {
-            let _ = subscriber.send(event.clone());
-        }
-    };
     let mut backoff = Backoff::new(settings.reconnect);
     let mut connected = false;
     let mut disconnecting: Option<Instant> = None;
@@ -346,13 +399,13 @@ pub async fn run_connection(
                             tracing::error!(%error, "could not queue subscriptions");
                         }
                     }
-                    broadcast(LinkEvent::Connected { session_present: connack.session_present });
+                    subscribers.deliver(LinkEvent::Connected { session_present: connack.session_present }).await;
                 }
                 Ok(Event::Incoming(Packet::Publish(publish))) => {
-                    broadcast(LinkEvent::Message {
+                    subscribers.deliver(LinkEvent::Message {
                         topic: String::from_utf8_lossy(&publish.topic).into_owned(),
                         payload: publish.payload.to_vec(),
-                    });
+                    }).await;
                 }
                 Ok(Event::Outgoing(Outgoing::Disconnect)) => {
                     tracing::info!("sent DISCONNECT; the broker discards the Last Will");
@@ -366,7 +419,7 @@ pub async fn run_connection(
                         return;
                     }
                     if connected {
-                        broadcast(LinkEvent::Disconnected);
+                        subscribers.deliver(LinkEvent::Disconnected).await;
                         tracing::warn!(%address, %error, "connection lost");
                     } else {
                         tracing::warn!(%address, %error, hint = explain(&error), "connect failed");
@@ -471,5 +524,55 @@ pub(crate) mod tests {
         // Text that merely mentions a cause does not count: only the variant does.
         let text_only = ConnectionError::Io(std::io::Error::other("certificate refused: timeout"));
         assert_eq!(explain(&text_only), HINT_RETRY);
+    }
+
+    fn message(n: u8) -> LinkEvent {
+        LinkEvent::Message {
+            topic: "t".into(),
+            payload: vec![n],
+        }
+    }
+
+    /// The bound's policy: a full queue makes the connection task wait, it never drops an event.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_full_queue_makes_the_event_loop_wait_and_loses_nothing() {
+        let (tx, mut slow) = link_event_channel();
+        let mut subscribers = LinkSubscribers::new(vec![tx]);
+        let total = LINK_EVENT_CAPACITY + 3;
+        let producer = tokio::spawn(async move {
+            for n in 0..total {
+                subscribers.deliver(message(n as u8)).await;
+            }
+            subscribers.waits()
+        });
+        // The consumer does not read: the producer fills the queue and then waits, it does not go on.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            !producer.is_finished(),
+            "the producer must wait for the slow consumer"
+        );
+        assert_eq!(
+            slow.len(),
+            LINK_EVENT_CAPACITY,
+            "bounded: nothing beyond the capacity is held"
+        );
+        let mut received = Vec::new();
+        while received.len() < total {
+            received.push(slow.recv().await.unwrap());
+        }
+        assert!(producer.await.unwrap() >= 1, "the wait is counted");
+        let expected: Vec<_> = (0..total).map(|n| message(n as u8)).collect();
+        assert_eq!(received, expected, "every event, in order");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_consumer_that_has_gone_does_not_hold_up_the_others() {
+        let (gone_tx, gone) = link_event_channel();
+        let (tx, mut listening) = link_event_channel();
+        drop(gone);
+        let mut subscribers = LinkSubscribers::new(vec![gone_tx, tx]);
+        subscribers.deliver(LinkEvent::Disconnected).await;
+        assert_eq!(listening.recv().await, Some(LinkEvent::Disconnected));
+        assert_eq!(subscribers.waits(), 0);
     }
 }

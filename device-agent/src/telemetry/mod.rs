@@ -91,7 +91,7 @@ pub async fn run_drainer(
     mut outbox: Outbox,
     mut readings: mpsc::Receiver<Reading>,
     connection: ConnectionHandle,
-    mut events: mpsc::UnboundedReceiver<LinkEvent>,
+    mut events: mpsc::Receiver<LinkEvent>,
     settings: DrainerSettings,
     mut shutdown: Shutdown,
 ) -> DrainReport {
@@ -222,7 +222,7 @@ mod tests {
         let (connection, _driver) =
             crate::connection::connection_pair(crate::connection::tests::settings());
         let (sink, inbox) = TelemetrySink::channel("ratchet".into());
-        let (_events_tx, events) = mpsc::unbounded_channel();
+        let (_events_tx, events) = crate::connection::link_event_channel();
         let (trigger, shutdown) = crate::shutdown::shutdown_channel();
         let settings = DrainerSettings {
             max_in_flight: 5,
