@@ -25,7 +25,7 @@ use crate::broker::{
 };
 use crate::controlplane::{ControlPlane, ControlPlaneSettings};
 use crate::dataplane::DataPlane;
-use crate::http_listener::BoundedListener;
+use crate::http_listener::{self, BoundedListener};
 use crate::identity::EmulatorCa;
 use crate::lambda::{FunctionSpec, LambdaService, LambdaSettings, SHUTDOWN_GRACE};
 use crate::logs::{LogsError, LogsIdentity, LogsService, LogsStore};
@@ -180,16 +180,13 @@ async fn serve(
     let listener = TcpListener::bind(address).await.map_err(bind_error)?;
     let local = listener.local_addr().map_err(bind_error)?;
     let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        let served = axum::serve(BoundedListener::new(listener), router).with_graceful_shutdown(
-            async move {
-                let _ = stopped.await;
-            },
-        );
-        if let Err(error) = served.await {
-            tracing::error!(api, %error, "HTTP API stopped");
-        }
-    });
+    let task = tokio::spawn(http_listener::serve(
+        BoundedListener::new(listener),
+        router,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
     Ok((local, HttpServer { api, task, stop }))
 }
 
