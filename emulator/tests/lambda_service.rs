@@ -2,98 +2,14 @@
 //! script that speaks the Lambda Runtime API and misbehaves on request (function error, hang, crash).
 //! What the real functions do through it is in `e2e_*.rs`.
 
-use std::path::{Path, PathBuf};
+mod lambda_support;
+
 use std::time::Duration;
 
-use iot_emulator::lambda::{
-    FAILURE_LOG_GROUP, FunctionSpec, InvokeError, LambdaService, LambdaSettings,
-};
+use iot_emulator::lambda::{FAILURE_LOG_GROUP, InvokeError};
 use iot_emulator::logs::{GetLogEventsRequest, LogsStore};
+use lambda_support::{events_seen, start, start_aging, start_with};
 use serde_json::{Value, json};
-
-const SCRIPT: &str = r#"#!/bin/sh
-api="http://$AWS_LAMBDA_RUNTIME_API/2018-06-01/runtime"
-while :; do
-  headers="$EVENTS_FILE.headers"
-  body=$(curl -s -D "$headers" "$api/invocation/next") || exit 1
-  id=$(grep -i '^lambda-runtime-aws-request-id:' "$headers" | cut -d' ' -f2 | tr -d '\r')
-  echo "$body" >> "$EVENTS_FILE"
-  case "$body" in
-    *hang*) exec sleep 30 ;;
-    *crash*) exit 3 ;;
-    *fail*) curl -sS -X POST -d '{"errorType":"Boom","errorMessage":"asked to fail"}' "$api/invocation/$id/error" >/dev/null ;;
-    *) curl -sS -X POST -d '{"ok":true}' "$api/invocation/$id/response" >/dev/null ;;
-  esac
-done
-"#;
-
-struct Fixture {
-    service: LambdaService,
-    logs: LogsStore,
-    events_file: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-fn start(timeout: Duration, retries: u32) -> Fixture {
-    start_with(timeout, retries, Some(1))
-}
-
-fn start_with(timeout: Duration, retries: u32, max_concurrency: Option<u32>) -> Fixture {
-    start_aging(
-        timeout,
-        retries,
-        max_concurrency,
-        Duration::from_secs(6 * 60 * 60),
-    )
-}
-
-fn start_aging(
-    timeout: Duration,
-    retries: u32,
-    max_concurrency: Option<u32>,
-    maximum_event_age: Duration,
-) -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let binary = dir.path().join("bootstrap");
-    std::fs::write(&binary, SCRIPT).unwrap();
-    std::process::Command::new("chmod")
-        .arg("+x")
-        .arg(&binary)
-        .status()
-        .unwrap();
-    let events_file = dir.path().join("events.txt");
-    let logs = LogsStore::in_memory();
-    let spec = FunctionSpec {
-        name: "double".into(),
-        binary,
-        environment: [("EVENTS_FILE".to_owned(), events_file.display().to_string())].into(),
-        timeout,
-        memory_mb: 128,
-        maximum_retry_attempts: retries,
-        maximum_event_age,
-        on_failure_destination: Some("arn:aws:sqs:us-east-1:123456789012:failed".into()),
-        log_file: None,
-        max_concurrency,
-    };
-    let settings = LambdaSettings {
-        retry_delay: Duration::from_millis(50),
-        ..LambdaSettings::default()
-    };
-    Fixture {
-        service: LambdaService::start(vec![spec], settings, logs.clone()),
-        logs,
-        events_file,
-        _dir: dir,
-    }
-}
-
-fn events_seen(file: &Path) -> Vec<Value> {
-    std::fs::read_to_string(file)
-        .unwrap_or_default()
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect()
-}
 
 fn failure_records(logs: &LogsStore) -> Vec<Value> {
     logs.get_log_events(&GetLogEventsRequest {
