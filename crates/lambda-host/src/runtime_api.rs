@@ -93,6 +93,8 @@ impl RuntimeApi {
     ) -> Result<Self, HostError> {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
+        // Unbounded as a channel, bounded in use: an instance is invoked only when idle (the emulator's Lambda
+        // dispatcher and `invoke` both wait for the result), so at most one invocation is ever queued here.
         let (queue_tx, queue_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             function_arn: function_arn.into(),
