@@ -46,7 +46,7 @@ impl std::fmt::Display for MotorState {
 pub enum ActuatorError {
     #[error(
         "cannot drive GPIO line {line} on {chip}: {message}; check the chip/line in [actuator] and that the \
-         agent's user is in the `gpio` group (SupplementaryGroups=gpio in the unit)"
+         agent's user is in the `gpio` group (the unit's drop-in device-agent/packaging/gpio.conf)"
     )]
     Gpio {
         chip: PathBuf,

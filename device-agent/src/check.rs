@@ -9,8 +9,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use x509_parser::prelude::{FromDer, X509Certificate};
 
-use crate::config::{AgentConfig, TemperatureSource};
+use crate::config::{ActuatorKind, AgentConfig, TemperatureSource};
 use crate::tls;
+
+/// The endpoint `config.example.toml` ships with: a config still naming it has not been edited.
+pub const EXAMPLE_ENDPOINT: &str = "abcdefghij1234-ats.iot.eu-west-1.amazonaws.com";
 
 /// Certificates expiring sooner than this get a warning.
 pub const EXPIRY_WARNING: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -80,6 +83,7 @@ pub fn run_checks(config: &AgentConfig, now: SystemTime) -> CheckReport {
             }
         }
     }
+    check_defaults_left_as_shipped(config, &mut report);
     check_key_permissions(&config.tls.key, &mut report);
     check_certificate(config, now, &mut report);
     match tls::load_certificates("root CA", &config.tls.root_ca) {
@@ -224,5 +228,67 @@ fn check_certificate(config: &AgentConfig, now: SystemTime, report: &mut CheckRe
             Err(e) => report.push(Severity::Error, "tls.cert + tls.key", e.to_string()),
         },
         Err(e) => report.push(Severity::Error, "tls.key", e.to_string()),
+    }
+}
+
+/// What an unedited copy of `config.example.toml` leaves in place: valid, so not errors, but a device that then
+/// cannot connect, or a motor that never turns, should not pass `check` without a word.
+fn check_defaults_left_as_shipped(config: &AgentConfig, report: &mut CheckReport) {
+    if config.endpoint == EXAMPLE_ENDPOINT {
+        report.push(
+            Severity::Warning,
+            "endpoint",
+            format!(
+                "{EXAMPLE_ENDPOINT} is the example's placeholder; put your account's endpoint \
+                 (`aws iot describe-endpoint --endpoint-type iot:Data-ATS`, or the emulator's host)"
+            ),
+        );
+    }
+    if config.actuator.kind == ActuatorKind::Simulated {
+        report.push(
+            Severity::Warning,
+            "actuator.kind",
+            "\"simulated\": desired MOTOR changes are acted on and reported, but no motor turns; \
+             set kind = \"gpio\" with gpio_chip/gpio_line where a motor is wired",
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unedited_example_config_gets_warnings_not_errors() {
+        let example = AgentConfig::from_toml_str(include_str!("../config.example.toml")).unwrap();
+        assert_eq!(
+            example.endpoint, EXAMPLE_ENDPOINT,
+            "the example's endpoint changed"
+        );
+        let mut report = CheckReport::default();
+        check_defaults_left_as_shipped(&example, &mut report);
+        let subjects: Vec<_> = report
+            .findings
+            .iter()
+            .map(|finding| (finding.severity, finding.subject.as_str()))
+            .collect();
+        assert_eq!(
+            subjects,
+            vec![
+                (Severity::Warning, "endpoint"),
+                (Severity::Warning, "actuator.kind")
+            ]
+        );
+    }
+
+    #[test]
+    fn an_edited_config_passes_without_those_warnings() {
+        let mut config =
+            AgentConfig::from_toml_str(include_str!("../config.example.toml")).unwrap();
+        config.endpoint = "a1b2c3-ats.iot.ap-northeast-1.amazonaws.com".into();
+        config.actuator.kind = ActuatorKind::Gpio;
+        let mut report = CheckReport::default();
+        check_defaults_left_as_shipped(&config, &mut report);
+        assert!(report.findings.is_empty(), "{:?}", report.findings);
     }
 }
