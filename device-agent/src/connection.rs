@@ -374,6 +374,10 @@ pub async fn run_connection(driver: ConnectionDriver, mut subscribers: LinkSubsc
             }
             // Back off before the next CONNECT; a disconnect request ends the wait (and the task).
             let delay = backoff.delay_before_attempt(Instant::now(), &mut rng);
+            if !delay.is_zero() {
+                // Said before waiting: a reconnect long after the broker is back is otherwise unexplained.
+                tracing::info!(%address, retry_in_ms = delay.as_millis() as u64, "next connect attempt");
+            }
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
                 command = commands.recv() => match command {

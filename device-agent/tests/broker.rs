@@ -236,7 +236,7 @@ async fn broker_outage_loses_nothing_and_keeps_order() {
         "persistent_session = false",
         "[telemetry]\ntemperature_interval_secs = 0.1\n",
     );
-    let agent = AgentProcess::spawn(&files, &[]);
+    let agent = AgentProcess::spawn(&files, &["--log-json"]);
     observer
         .wait_for(TEMPERATURE, Duration::from_secs(20), |m| m.len() >= 20)
         .await;
@@ -247,6 +247,14 @@ async fn broker_outage_loses_nothing_and_keeps_order() {
     wait_for_catch_up(&observer, resumed).await;
     let (code, log) = agent.terminate();
     assert_eq!(code, Some(0), "{log}");
+    // Each wait before a reconnect is announced with its length (issue 18).
+    let events = json_log_events(&log);
+    let announced = last_event_fields(&events, "next connect attempt")
+        .and_then(|fields| fields["retry_in_ms"].as_u64());
+    assert!(
+        announced.is_some_and(|ms| ms > 0),
+        "no announced retry delay in:\n{log}"
+    );
     let last = assert_everything_delivered(&observer, &files).await;
     let expected_min = outage().as_secs() * 10;
     assert!(

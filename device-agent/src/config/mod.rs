@@ -301,11 +301,71 @@ pub enum ConfigError {
     )]
     Missing { path: PathBuf },
     #[error(
-        "cannot read config ({0}); fix the named key in the file or the DEVICE_AGENT_* variable"
+        "cannot read config ({error}){hint}; fix the named key in the file or the DEVICE_AGENT_* variable"
     )]
-    Parse(Box<figment::Error>),
+    Parse {
+        error: Box<figment::Error>,
+        /// `; did you mean ...?` for a misspelt key, else empty.
+        hint: String,
+    },
     #[error("invalid configuration:\n{}", format_problems(.0))]
     Invalid(Vec<ConfigProblem>),
+}
+
+impl ConfigError {
+    fn parse(error: figment::Error) -> Self {
+        let hint = error
+            .clone()
+            .into_iter()
+            .find_map(|error| match error.kind {
+                figment::error::Kind::UnknownField(field, expected) => {
+                    closest_key(&field, expected).map(|key| format!("; did you mean `{key}`?"))
+                }
+                _ => None,
+            })
+            .unwrap_or_default();
+        ConfigError::Parse {
+            error: Box::new(error),
+            hint,
+        }
+    }
+}
+
+/// The expected key nearest to a misspelt one, if it is near enough to be a typo (an edit or two, a swap).
+fn closest_key<'a>(field: &str, expected: &[&'a str]) -> Option<&'a str> {
+    let limit = (field.chars().count() / 3).max(1);
+    expected
+        .iter()
+        .map(|key| (edit_distance(field, key), *key))
+        .filter(|(distance, _)| *distance <= limit)
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, key)| key)
+}
+
+/// Optimal string alignment distance: insertions, deletions, substitutions and adjacent swaps.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut rows = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in rows.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in rows[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (rows[i - 1][j] + 1)
+                .min(rows[i][j - 1] + 1)
+                .min(rows[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(rows[i - 2][j - 2] + 1);
+            }
+            rows[i][j] = best;
+        }
+    }
+    rows[a.len()][b.len()]
 }
 
 impl AgentConfig {
@@ -331,7 +391,7 @@ impl AgentConfig {
                     .split("__"),
             )
             .extract()
-            .map_err(|e| ConfigError::Parse(Box::new(e)))?;
+            .map_err(ConfigError::parse)?;
         config.apply(overrides);
         Ok(config)
     }
@@ -341,7 +401,7 @@ impl AgentConfig {
         let config: AgentConfig = Figment::from(Serialized::defaults(AgentConfig::default()))
             .merge(Toml::string(toml))
             .extract()
-            .map_err(|e| ConfigError::Parse(Box::new(e)))?;
+            .map_err(ConfigError::parse)?;
         config.validate().map_err(ConfigError::Invalid)?;
         Ok(config)
     }
@@ -411,6 +471,26 @@ mod tests {
     fn port_443_offers_the_aws_alpn() {
         let config = AgentConfig::from_toml_str(&format!("{MINIMAL}\nport = 443")).unwrap();
         assert_eq!(config.alpn().as_deref(), Some(AWS_MQTT_ALPN));
+    }
+
+    #[test]
+    fn a_misspelt_key_gets_a_did_you_mean() {
+        let error = AgentConfig::from_toml_str("endpiont = \"x\"").unwrap_err();
+        assert!(
+            error.to_string().contains("did you mean `endpoint`?"),
+            "{error}"
+        );
+        let error =
+            AgentConfig::from_toml_str("[telemetry]\ntemprature_interval_secs = 1").unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("did you mean `temperature_interval_secs`?"),
+            "{error}"
+        );
+        // Nothing close: no guess.
+        let error = AgentConfig::from_toml_str("colour = \"blue\"").unwrap_err();
+        assert!(!error.to_string().contains("did you mean"), "{error}");
     }
 
     #[test]
