@@ -9,7 +9,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 CARGO     ?= cargo
 FUNCTIONS := disconnect-recorder shadow-reconciler
 
-.PHONY: help setup setup-py setup-apt setup-node demo test test-rust test-infra test-e2e synth-check fixtures lint fmt fuzz lambdas synth deploy agent-pi bench bench-init invoke-local clean
+.PHONY: help setup setup-py setup-apt setup-node demo up test test-rust test-infra test-e2e synth-check fixtures lint fmt fuzz lambdas synth deploy agent-pi bench bench-init invoke-local clean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -47,8 +47,11 @@ setup-apt:
 	fi
 
 # ---------------------------------------------------------------------------------------------
-demo: setup ## The whole system on 127.0.0.1: emulator, real functions, real agent (scripts/demo.sh)
+demo: setup ## The whole system on 127.0.0.1: emulator, real functions, real agent (scripts/demo.sh; KEEP=1 leaves it running)
 	CARGO="$(CARGO)" scripts/demo.sh
+
+up: setup-node ## The emulator with the stack in the foreground, to explore (scripts/up.sh); Ctrl-C stops it
+	CARGO="$(CARGO)" scripts/up.sh
 
 # The CDK app first: the Rust tests then read the template it synthesized in this run (IOT_PRESENCE_TEMPLATE),
 # not the committed copy. test-rust runs from the recipe so that it comes after test-infra even under -j.

@@ -10,13 +10,13 @@
 #   DEMO_TEMPLATE      use this synthesized template instead of synthesizing one (skips npm)
 #   DEMO_DIR           work directory (default: $CARGO_TARGET_DIR/demo); wiped at start
 #   DEMO_TIMEOUT       seconds to wait for each step (default: 30)
+#   KEEP=1             leave the emulator running at the end (in the foreground, Ctrl-C stops it) to explore
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 CARGO="${CARGO:-cargo}"
-TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
-BIN="$TARGET_DIR/debug"
+source "$ROOT/scripts/stack.sh"
 DEMO_DIR="${DEMO_DIR:-$TARGET_DIR/demo}"
 STATE="$DEMO_DIR/state"
 TIMEOUT="${DEMO_TIMEOUT:-30}"
@@ -62,22 +62,13 @@ has_record() { records | jq -s -e --arg s "$1" --arg r "$2" 'any(.[]; .source ==
 
 # ---------------------------------------------------------------------------------------------
 bold "1. Build (emulator, functions, agent)"
-"$CARGO" build --quiet -p iot-emulator -p disconnect-recorder -p shadow-reconciler -p device-agent
+build_binaries
 say "binaries in $BIN"
 
 rm -rf "$DEMO_DIR" && mkdir -p "$DEMO_DIR"
 bold "2. Synthesize the CDK template (placeholder Lambda assets: the template does not depend on the code)"
-if [[ -n "${DEMO_TEMPLATE:-}" ]]; then
-  TEMPLATE="$DEMO_TEMPLATE"
-  say "using DEMO_TEMPLATE=$TEMPLATE"
-else
-  mkdir -p "$DEMO_DIR"/assets/{disconnect-recorder,shadow-reconciler}
-  for f in disconnect-recorder shadow-reconciler; do echo placeholder > "$DEMO_DIR/assets/$f/bootstrap"; done
-  [[ -d infra/node_modules ]] || (cd infra && npm ci --no-audit --no-fund --loglevel=error)
-  (cd infra && npm run --silent synth -- -c lambdaAssetsDir="$DEMO_DIR/assets" -o "$DEMO_DIR/cdk.out") >"$DEMO_DIR/synth.log" 2>&1 \
-    || fail "cdk synth failed (see $DEMO_DIR/synth.log)"
-  TEMPLATE="$DEMO_DIR/cdk.out/IotPresence.template.json"
-fi
+synthesize_template "$DEMO_DIR" || fail "cdk synth failed (see $DEMO_DIR/synth.log)"
+if [[ -n "${DEMO_TEMPLATE:-}" ]]; then say "using DEMO_TEMPLATE=$TEMPLATE"; fi
 [[ -f "$TEMPLATE" ]] || fail "no template at $TEMPLATE"
 say "$(jq '[.Resources[] | select(.Type == "AWS::IoT::TopicRule")] | length' "$TEMPLATE") rules, $(jq '[.Resources[] | select(.Type == "AWS::Lambda::Function")] | length' "$TEMPLATE") functions in $TEMPLATE"
 
@@ -142,3 +133,12 @@ shadow_json --name connectivity | jq -r '.state.reported | "    connected=\(.con
 say "Rule errors: $(emu logs tail /iot/rule-errors 2>/dev/null | wc -l), failed invocations: $(emu logs tail /emulator/lambda-failures 2>/dev/null | wc -l)"
 
 bold "Demo complete: every step was observed."
+
+if [[ "${KEEP:-}" == 1 ]]; then
+  bold "KEEP=1: the emulator keeps running (Ctrl-C stops it). From another terminal:"
+  say "target/debug/iot-emulator --state-dir $STATE shadow get $THING"
+  say "target/debug/iot-emulator --state-dir $STATE logs tail /iot/device-disconnects --follow"
+  say "endpoints: $STATE/endpoints.json"
+  wait "$EMULATOR_PID" || true
+  EMULATOR_PID=""
+fi
