@@ -11,6 +11,10 @@ watch_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0
 endpoint="http://127.0.0.1:$port"
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
 
+# Built here with cargo's progress visible: `cargo lambda watch` would otherwise compile in silence into its log.
+echo "== building disconnect-recorder"
+cargo build -p disconnect-recorder
+
 moto_server -H 127.0.0.1 -p "$port" >/dev/null 2>&1 & moto=$!
 cargo lambda watch --ignore-changes -A 127.0.0.1 -P "$watch_port" \
   --env-var "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS=$endpoint" --env-var AWS_ACCESS_KEY_ID=test \
@@ -22,7 +26,12 @@ python3 - "$endpoint" <<'PY'
 import sys, boto3
 boto3.client("logs", endpoint_url=sys.argv[1]).create_log_group(logGroupName="/iot/device-disconnects")
 PY
-for _ in $(seq 300); do (echo >/dev/tcp/127.0.0.1/$watch_port) 2>/dev/null && break; sleep 0.2; done
+echo "== waiting for cargo lambda watch on 127.0.0.1:$watch_port (log: /tmp/disconnect-recorder-watch.log)"
+for i in $(seq 300); do
+  (echo >/dev/tcp/127.0.0.1/$watch_port) 2>/dev/null && break
+  if (( i % 50 == 0 )); then echo "   still starting: $(tail -n 1 /tmp/disconnect-recorder-watch.log)"; fi
+  sleep 0.2
+done
 
 for event in events/*.json; do
   echo "== $event"
