@@ -7,6 +7,7 @@ pub mod cli;
 pub mod clock;
 pub mod controlplane;
 pub mod dataplane;
+mod durable;
 pub mod http_listener;
 pub mod identity;
 pub mod lambda;

@@ -7,7 +7,6 @@
 //! or the new one; taken (read, then removed) at start. A line that does not parse is skipped with an error in
 //! the log. What is queued in memory when the emulator crashes (rather than shuts down) is not saved.
 
-use std::io::Write;
 use std::path::Path;
 
 use base64::Engine;
@@ -46,12 +45,7 @@ pub fn save(dir: &Path, events: &[PendingEvent]) -> std::io::Result<()> {
         serde_json::to_writer(&mut text, &line).map_err(std::io::Error::other)?;
         text.push(b'\n');
     }
-    let path = dir.join(PENDING_FILE);
-    let temporary = dir.join(format!("{PENDING_FILE}.tmp"));
-    let mut file = std::fs::File::create(&temporary)?;
-    file.write_all(&text)?;
-    file.sync_all()?;
-    std::fs::rename(&temporary, &path)
+    crate::durable::replace_file(&dir.join(PENDING_FILE), &text).map_err(|(_, error)| error)
 }
 
 /// Reads and removes `{dir}/pending.jsonl`; nothing when there is none.

@@ -13,7 +13,6 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -261,17 +260,13 @@ fn recover_meta<T: Serialize + serde::de::DeserializeOwned>(
     Some(meta)
 }
 
-/// Written to a temporary file, synced, then renamed over the old one: after a crash or power loss the file is
-/// either the old or the new text, never empty.
+/// Replaced whole (`durable::replace_file`): after a crash or power loss the file is either the old or the new
+/// text, never empty.
 fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), LogsError> {
     let bytes = serde_json::to_vec(value)
         .map_err(|error| LogsError::storage("encoding metadata", error.into()))?;
-    let temporary = path.with_extension("tmp");
-    let mut file = fs::File::create(&temporary).map_err(io_error("writing", &temporary))?;
-    file.write_all(&bytes)
-        .and_then(|()| file.sync_all())
-        .map_err(io_error("writing", &temporary))?;
-    fs::rename(&temporary, path).map_err(io_error("renaming", path))
+    crate::durable::replace_file(path, &bytes)
+        .map_err(|(file, error)| LogsError::storage(format!("writing {}", file.display()), error))
 }
 
 #[cfg(test)]

@@ -360,14 +360,8 @@ impl Store {
             registry: state,
         })
         .map_err(|error| corrupt(&snapshot_path, error.to_string()))?;
-        let temporary = self.dir.join(format!("{SNAPSHOT_FILE}.tmp"));
-        {
-            let mut file = File::create(&temporary).map_err(io_error(&temporary))?;
-            file.write_all(&text).map_err(io_error(&temporary))?;
-            file.sync_all().map_err(io_error(&temporary))?;
-        }
-        std::fs::rename(&temporary, &snapshot_path).map_err(io_error(&snapshot_path))?;
-        sync_dir(&self.dir)?;
+        crate::durable::replace_file(&snapshot_path, &text)
+            .map_err(|(file, error)| io_error(&file)(error))?;
         // Only now may the journal go: until the rename is durable, the old snapshot plus journal is the truth.
         journal
             .file
@@ -428,14 +422,6 @@ impl Drop for Store {
             tracing::warn!(%error, "syncing the registry journal at close failed");
         }
     }
-}
-
-fn sync_dir(dir: &Path) -> Result<(), RegistryError> {
-    #[cfg(unix)]
-    File::open(dir)
-        .and_then(|handle| handle.sync_all())
-        .map_err(io_error(dir))?;
-    Ok(())
 }
 
 /// Returns the state, the journal sequence it includes, and whether it was migrated from the first format.
