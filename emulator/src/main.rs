@@ -5,6 +5,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -185,8 +186,40 @@ struct ProvisionArgs {
     out: Option<PathBuf>,
 }
 
+/// Ordinary errors end as `error: <message>: <cause>: ...` and exit status 1. `main` returning the error
+/// would print its `Debug` form instead, which with `RUST_BACKTRACE=1` (a common setting) is a backtrace of
+/// some 70 lines for a typo or an emulator that is not running.
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("{}", error_report(&error));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// What the CLI prints for `error`: the message and its causes (as `{:#}` would), never a backtrace. Many
+/// of the crate's errors already quote their source in their message; such a cause is not repeated.
+fn error_report(error: &anyhow::Error) -> String {
+    let mut report = String::from("error: ");
+    let mut said = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if said.contains(&text) {
+            continue;
+        }
+        if !said.is_empty() {
+            report.push_str(": ");
+        }
+        report.push_str(&text);
+        said = text;
+    }
+    report
+}
+
+async fn run() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -636,4 +669,30 @@ fn write_provisioned(
     });
     println!("{}", serde_json::to_string_pretty(&summary)?);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("reading endpoints.json: {source}")]
+    struct QuotesItsSource {
+        #[source]
+        source: std::io::Error,
+    }
+
+    #[test]
+    fn the_error_report_names_every_cause_once() {
+        let quoted = anyhow::Error::new(QuotesItsSource {
+            source: std::io::Error::other("no such file"),
+        })
+        .context("opening the state");
+        assert_eq!(
+            error_report(&quoted),
+            "error: opening the state: reading endpoints.json: no such file"
+        );
+        let plain = anyhow::anyhow!("refused").context("connecting");
+        assert_eq!(error_report(&plain), "error: connecting: refused");
+    }
 }
