@@ -377,6 +377,14 @@ async fn put_policies_running(
     Ok(names)
 }
 
+/// What `up` says when it starts without a stack: a newcomer's first `up` otherwise runs with nothing in it
+/// and says nothing about why.
+const NO_TEMPLATE_WARNING: &str = "no --template given: there are no rules, no functions and no \
+policies from the stack (only those already in the registry or given with --policy-file), so devices \
+are refused at CONNECT unless a policy allows them; pass --template \
+target/demo/cdk.out/IotPresence.template.json (written by `make demo`) or \
+infra/cdk.out/IotPresence.template.json (written by `make synth`)";
+
 async fn up(
     args: UpArgs,
     state_dir: &Path,
@@ -388,6 +396,9 @@ async fn up(
         Err(error) => tracing::warn!(%error, "could not raise the open file limit"),
     }
     let template = read_template(&args.policies)?;
+    if template.is_none() {
+        tracing::warn!("{NO_TEMPLATE_WARNING}");
+    }
     load_policies(&registry, &args.policies, template.as_deref())?;
     let mut server_names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
     if !args.bind.is_loopback() && !args.bind.is_unspecified() {
@@ -471,13 +482,25 @@ async fn up(
     println!("  control-plane API    : {control_plane_url}   (AWS_ENDPOINT_URL_IOT)");
     println!("  data-plane HTTP API  : {data_plane_url}   (AWS_ENDPOINT_URL_IOT_DATA_PLANE)");
     println!("  CloudWatch Logs API  : {logs_url}   (AWS_ENDPOINT_URL_CLOUDWATCH_LOGS)");
+    let none = if template.is_some() {
+        "none"
+    } else {
+        "none (no --template)"
+    };
+    let names_or_none = |names: &[String]| {
+        if names.is_empty() {
+            none.to_owned()
+        } else {
+            names.join(", ")
+        }
+    };
     println!(
         "  rules                : {}",
-        running.rule_names().join(", ")
+        names_or_none(running.rule_names())
     );
     println!(
         "  functions            : {}",
-        running.lambda().function_names().join(", ")
+        names_or_none(&running.lambda().function_names())
     );
     println!(
         "  root CA              : {}",
@@ -489,7 +512,7 @@ async fn up(
     );
     println!(
         "  policies             : {}",
-        registry.policy_names().join(", ")
+        names_or_none(&registry.policy_names())
     );
     println!(
         "  endpoints file       : {}",
