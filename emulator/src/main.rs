@@ -18,6 +18,7 @@ use iot_emulator::cli::client;
 use iot_emulator::cli::control_plane::ControlPlaneClient;
 use iot_emulator::cli::endpoints::Endpoints;
 use iot_emulator::cli::logs_tail::{LogTail, LogsClient};
+use iot_emulator::cli::provision::{ProvisionOutcome, provision_warnings};
 use iot_emulator::identity::EmulatorCa;
 use iot_emulator::percent;
 use iot_emulator::registry::{self, CertificateStatus, Registry};
@@ -619,12 +620,20 @@ fn provision(
     } else {
         args.policies.clone()
     };
+    let earlier_active = registry.active_thing_certificates(&args.thing);
     let device = registry::provision_thing(registry, ca, &args.thing, &policies)?;
     let arn = format!(
         "arn:aws:iot:{}:{}:cert/{}",
         args.source.region, args.source.account, device.certificate.certificate_id
     );
-    write_provisioned(&args, state_dir, &device, &arn, ca.root_pem())
+    write_provisioned(
+        &args,
+        state_dir,
+        &device,
+        &arn,
+        ca.root_pem(),
+        &earlier_active,
+    )
 }
 
 /// `provision` through the running emulator's control plane: the same calls, in the same order, as the AWS CLI
@@ -646,6 +655,7 @@ async fn provision_running(
         }
         args.policies.clone()
     };
+    let earlier_active = client.active_thing_certificates(&args.thing).await?;
     client.ensure_thing(&args.thing).await?;
     let created = client.create_keys_and_certificate().await?;
     for policy in &policies {
@@ -662,17 +672,35 @@ async fn provision_running(
     let root_ca_path = state_dir.join("ca").join(registry::ROOT_CA_FILE);
     let root_ca = std::fs::read_to_string(&root_ca_path)
         .with_context(|| format!("reading the emulator CA {}", root_ca_path.display()))?;
-    write_provisioned(&args, state_dir, &device, &created.arn, &root_ca)
+    write_provisioned(
+        &args,
+        state_dir,
+        &device,
+        &created.arn,
+        &root_ca,
+        &earlier_active,
+    )
 }
 
-/// Writes the device's files and prints what was provisioned as JSON.
+/// Writes the device's files, prints what was provisioned as JSON and each warning on stderr.
+/// `earlier_active` are the thing's ACTIVE certificates before this one.
 fn write_provisioned(
     args: &ProvisionArgs,
     state_dir: &Path,
     device: &registry::ProvisionedDevice,
     certificate_arn: &str,
     root_ca_pem: &str,
+    earlier_active: &[String],
 ) -> anyhow::Result<()> {
+    let warnings = provision_warnings(&ProvisionOutcome {
+        thing: &device.thing_name,
+        certificate_id: &device.certificate.certificate_id,
+        policies: &device.policies,
+        earlier_active_certificates: earlier_active,
+    });
+    for warning in &warnings {
+        eprintln!("warning: {warning}");
+    }
     let out = args
         .out
         .clone()
@@ -689,6 +717,7 @@ fn write_provisioned(
             "publicKey": out.join(registry::PUBLIC_KEY_FILE),
             "rootCA": out.join(registry::ROOT_CA_FILE),
         },
+        "warnings": warnings,
     });
     println!("{}", serde_json::to_string_pretty(&summary)?);
     Ok(())

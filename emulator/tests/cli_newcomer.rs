@@ -121,3 +121,77 @@ async fn up_without_a_template_says_what_is_missing_and_how_to_pass_one() {
     assert!(rules.ends_with("none (no --template)"), "{rules}");
     up.kill().await.unwrap();
 }
+
+const POLICY: &str = r#"{"Version":"2012-10-17","Statement":[
+  {"Effect":"Allow","Action":"iot:Connect","Resource":"arn:aws:iot:us-east-1:123456789012:client/${iot:Connection.Thing.ThingName}"}]}"#;
+
+/// Runs `provision` with `extra` arguments; returns its JSON summary and stderr.
+async fn provision(state: &std::path::Path, extra: &[&str]) -> (serde_json::Value, String) {
+    let output = emulator()
+        .arg("--state-dir")
+        .arg(state)
+        .args(["provision", "ratchet"])
+        .args(extra)
+        .output()
+        .await
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    (
+        serde_json::from_slice(&output.stdout).unwrap(),
+        stderr(&output),
+    )
+}
+
+fn warnings(summary: &serde_json::Value) -> Vec<String> {
+    summary["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|warning| warning.as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn provision_warns_about_no_policy_and_earlier_active_certificates() {
+    let state = tempfile::tempdir().unwrap();
+    // On the files (no emulator running).
+    let (first, first_stderr) = provision(state.path(), &[]).await;
+    let first_id = first["certificateId"].as_str().unwrap().to_owned();
+    assert_eq!(first["policies"], serde_json::json!([]));
+    let first_warnings = warnings(&first);
+    assert_eq!(first_warnings.len(), 1, "{first_warnings:?}");
+    assert!(first_warnings[0].starts_with("no policy is attached"));
+    assert!(first_stderr.contains(&format!("warning: {}", first_warnings[0])));
+
+    let (second, second_stderr) = provision(state.path(), &[]).await;
+    let second_id = second["certificateId"].as_str().unwrap().to_owned();
+    let second_warnings = warnings(&second);
+    assert_eq!(second_warnings.len(), 2, "{second_warnings:?}");
+    assert!(
+        second_warnings[1].contains(&format!("already had 1 ACTIVE certificate ({first_id})")),
+        "{second_warnings:?}"
+    );
+    assert!(second_stderr.contains(&format!("warning: {}", second_warnings[1])));
+
+    // Through the control plane of a running emulator, with a policy.
+    let mut up = spawn_up(state.path(), &[]);
+    let mut stdout = BufReader::new(up.stdout.take().unwrap()).lines();
+    line_containing(&mut stdout, "endpoints file").await;
+    let policy = state.path().join("device.json");
+    std::fs::write(&policy, POLICY).unwrap();
+    let policy_file = format!("device={}", policy.display());
+    let (third, _) = provision(state.path(), &["--policy-file", &policy_file]).await;
+    assert_eq!(third["policies"], serde_json::json!(["device"]));
+    let third_warnings = warnings(&third);
+    assert_eq!(third_warnings.len(), 1, "{third_warnings:?}");
+    let mut earlier = [first_id, second_id];
+    earlier.sort();
+    assert!(
+        third_warnings[0].contains(&format!(
+            "already had 2 ACTIVE certificates ({}, {})",
+            earlier[0], earlier[1]
+        )),
+        "{third_warnings:?}"
+    );
+    up.kill().await.unwrap();
+}
