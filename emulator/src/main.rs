@@ -17,7 +17,7 @@ use iot_emulator::broker::{BrokerConfig, LifecycleFaults, SubscribeDenial};
 use iot_emulator::cli::client;
 use iot_emulator::cli::control_plane::ControlPlaneClient;
 use iot_emulator::cli::endpoints::Endpoints;
-use iot_emulator::cli::logs_tail::{LogTail, LogsClient};
+use iot_emulator::cli::logs_tail::{LogTail, LogsClient, RetryBackoff, format_timestamp};
 use iot_emulator::cli::provision::{ProvisionOutcome, provision_warnings};
 use iot_emulator::identity::EmulatorCa;
 use iot_emulator::percent;
@@ -105,8 +105,12 @@ enum LogsCommand {
         /// Only this stream.
         #[arg(long)]
         stream: Option<String>,
+        /// Keep polling for new events; when the emulator goes away, wait for it and go on from the last event.
         #[arg(long)]
         follow: bool,
+        /// Print timestamps as milliseconds since the epoch (as FilterLogEvents answers) instead of RFC 3339 UTC.
+        #[arg(long)]
+        epoch_millis: bool,
         #[command(flatten)]
         endpoints: EndpointArgs,
     },
@@ -589,16 +593,53 @@ async fn logs_command(command: LogsCommand, state_dir: &Path) -> anyhow::Result<
         group,
         stream,
         follow,
+        epoch_millis,
         endpoints,
     } = command;
-    let client = LogsClient::new(endpoints.logs(state_dir)?);
+    let mut url = endpoints.logs(state_dir)?;
+    let mut client = LogsClient::new(url.clone());
     let mut tail = LogTail::new(group, stream);
+    let mut backoff = RetryBackoff::new();
+    let mut unreachable = false;
     loop {
-        for event in tail.read_new(&client).await? {
-            println!(
-                "{} {} {}",
-                event.timestamp, event.log_stream_name, event.message
-            );
+        match tail.read_new(&client).await {
+            Ok(events) => {
+                if unreachable {
+                    eprintln!("iot-emulator: the emulator at {url} answers again; following on");
+                    unreachable = false;
+                    backoff.reset();
+                }
+                for event in events {
+                    let time = if epoch_millis {
+                        event.timestamp.to_string()
+                    } else {
+                        format_timestamp(event.timestamp)
+                    };
+                    println!("{time} {} {}", event.log_stream_name, event.message);
+                }
+            }
+            // The tail keeps its place, so after the wait it reads exactly what it has not printed yet.
+            Err(error) if follow && error.is_unreachable() => {
+                if !unreachable {
+                    eprintln!(
+                        "warning: {error}; retrying (every {}-{} s) until it is back",
+                        RetryBackoff::FIRST.as_secs(),
+                        RetryBackoff::MAX.as_secs()
+                    );
+                    unreachable = true;
+                }
+                tokio::time::sleep(backoff.next_wait()).await;
+                // A restarted `up` may listen on other ports (port 0); its endpoints file says where.
+                if endpoints.logs_url.is_none()
+                    && let Ok(current) = Endpoints::read(state_dir)
+                    && current.logs != url
+                {
+                    url = current.logs;
+                    client = LogsClient::new(url.clone());
+                }
+                continue;
+            }
+            Err(error) => return Err(error.into()),
         }
         if !follow {
             return Ok(());

@@ -63,6 +63,15 @@ async fn ordinary_errors_are_one_short_message_even_with_rust_backtrace_set() {
 
 /// `iot-emulator up` on free ports in `state`, with its stdout and stderr piped; killed when dropped.
 fn spawn_up(state: &std::path::Path, extra: &[&str]) -> tokio::process::Child {
+    spawn_up_with_logs_port(state, "0", extra)
+}
+
+/// `spawn_up` with the CloudWatch Logs API on `logs_port`.
+fn spawn_up_with_logs_port(
+    state: &std::path::Path,
+    logs_port: &str,
+    extra: &[&str],
+) -> tokio::process::Child {
     emulator()
         .arg("--state-dir")
         .arg(state)
@@ -75,7 +84,7 @@ fn spawn_up(state: &std::path::Path, extra: &[&str]) -> tokio::process::Child {
             "--data-plane-port",
             "0",
             "--logs-port",
-            "0",
+            logs_port,
         ])
         .args(extra)
         .stdout(Stdio::piped())
@@ -194,4 +203,110 @@ async fn provision_warns_about_no_policy_and_earlier_active_certificates() {
         "{third_warnings:?}"
     );
     up.kill().await.unwrap();
+}
+
+/// One CloudWatch Logs call (awsJson1.1) to `url`; it must succeed.
+async fn logs_call(url: &str, operation: &str, body: serde_json::Value) {
+    let target = format!("Logs_20140328.{operation}");
+    let response = iot_emulator::cli::client::request(
+        "POST",
+        url,
+        "/",
+        &[
+            ("content-type", "application/x-amz-json-1.1"),
+            ("x-amz-target", &target),
+        ],
+        body.to_string().as_bytes(),
+    )
+    .await
+    .unwrap();
+    assert!(response.is_success(), "{operation}: {response:?}");
+}
+
+async fn put_event(url: &str, message: &str) {
+    let now = iot_emulator::logs::now_millis();
+    logs_call(
+        url,
+        "PutLogEvents",
+        serde_json::json!({"logGroupName": "/t", "logStreamName": "s",
+                           "logEvents": [{"timestamp": now, "message": message}]}),
+    )
+    .await;
+}
+
+/// Stops `up` as Ctrl-C would and waits for it.
+async fn interrupt(mut up: tokio::process::Child) {
+    let pid = up.id().unwrap().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let exit = tokio::time::timeout(Duration::from_secs(15), up.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(exit.success(), "{exit:?}");
+}
+
+#[tokio::test]
+async fn logs_tail_follow_prints_human_times_and_survives_a_restart_of_the_emulator() {
+    let state = tempfile::tempdir().unwrap();
+    let mut up = spawn_up(state.path(), &[]);
+    let mut up_stdout = BufReader::new(up.stdout.take().unwrap()).lines();
+    line_containing(&mut up_stdout, "endpoints file").await;
+    let logs_url = iot_emulator::cli::endpoints::Endpoints::read(state.path())
+        .unwrap()
+        .logs;
+    let logs_port = logs_url.rsplit(':').next().unwrap().to_owned();
+    logs_call(
+        &logs_url,
+        "CreateLogGroup",
+        serde_json::json!({"logGroupName": "/t"}),
+    )
+    .await;
+    logs_call(
+        &logs_url,
+        "CreateLogStream",
+        serde_json::json!({"logGroupName": "/t", "logStreamName": "s"}),
+    )
+    .await;
+    put_event(&logs_url, "before").await;
+
+    let mut follow = emulator()
+        .arg("--state-dir")
+        .arg(state.path())
+        .args(["logs", "tail", "/t", "--follow"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut printed = BufReader::new(follow.stdout.take().unwrap()).lines();
+    let mut complaints = BufReader::new(follow.stderr.take().unwrap()).lines();
+    let first = line_containing(&mut printed, "before").await;
+    // 2026-12-02T16:51:42.123Z s before
+    let (time, rest) = first.split_once(' ').unwrap();
+    assert_eq!(rest, "s before");
+    assert_eq!(time.len(), "2026-12-02T16:51:42.123Z".len(), "{first}");
+    assert!(time.ends_with('Z') && time.as_bytes()[10] == b'T' && time.as_bytes()[19] == b'.');
+
+    interrupt(up).await;
+    let warning = line_containing(&mut complaints, "retrying").await;
+    assert!(warning.contains("cannot reach"), "{warning}");
+
+    let mut again = spawn_up_with_logs_port(state.path(), &logs_port, &[]);
+    let mut again_stdout = BufReader::new(again.stdout.take().unwrap()).lines();
+    line_containing(&mut again_stdout, "endpoints file").await;
+    put_event(&logs_url, "after").await;
+    let next = tokio::time::timeout(Duration::from_secs(15), printed.next_line())
+        .await
+        .expect("the follow prints the event written after the restart")
+        .unwrap()
+        .unwrap();
+    assert!(next.ends_with(" s after"), "no duplicate, no gap: {next}");
+    line_containing(&mut complaints, "answers again").await;
+    follow.kill().await.unwrap();
+    again.kill().await.unwrap();
 }

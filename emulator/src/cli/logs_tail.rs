@@ -1,6 +1,9 @@
 //! `logs tail`: reading a log group's events through FilterLogEvents, page by page until `nextToken`
 //! runs out, and, when following, again from just after the newest event seen.
 //!
+//! Events print with RFC 3339 UTC times ([`format_timestamp`]); a follow that loses the emulator waits
+//! ([`RetryBackoff`]) and goes on from the same place when it is back.
+//!
 //! The paging works over any [`FilterLogEvents`] source: the CloudWatch Logs HTTP API of a running
 //! emulator ([`LogsClient`]) or a [`LogsStore`] in the same process (what the unit tests use).
 
@@ -39,6 +42,63 @@ pub enum LogsClientError {
     Status { status: u16, body: String },
     #[error("unreadable FilterLogEvents response: {0}")]
     Decode(#[from] serde_json::Error),
+}
+
+impl LogsClientError {
+    /// The emulator could not be reached or went away mid-answer (stopped, restarting): worth retrying
+    /// when following, unlike an answer that refuses the request.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(
+            self,
+            LogsClientError::Http(ClientError::Connect { .. } | ClientError::Response { .. })
+        )
+    }
+}
+
+/// `timestamp` (milliseconds since the epoch) as RFC 3339 UTC with milliseconds, `2026-12-02T16:51:42.123Z`;
+/// a timestamp outside the years 0..=9999 prints as the plain number.
+pub fn format_timestamp(timestamp: i64) -> String {
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(timestamp) * 1_000_000)
+        .ok()
+        .filter(|time| (0..=9999).contains(&time.year()))
+        .and_then(|time| time.format(format).ok())
+        .unwrap_or_else(|| timestamp.to_string())
+}
+
+/// The waits between attempts to reach an emulator that went away: 1 s, doubling, at most 5 s; back to 1 s
+/// once it answers again.
+#[derive(Debug, Clone)]
+pub struct RetryBackoff {
+    next: std::time::Duration,
+}
+
+impl RetryBackoff {
+    pub const FIRST: std::time::Duration = std::time::Duration::from_secs(1);
+    pub const MAX: std::time::Duration = std::time::Duration::from_secs(5);
+
+    pub fn new() -> Self {
+        Self { next: Self::FIRST }
+    }
+
+    /// How long to wait before the next attempt.
+    pub fn next_wait(&mut self) -> std::time::Duration {
+        let wait = self.next;
+        self.next = (self.next * 2).min(Self::MAX);
+        wait
+    }
+
+    pub fn reset(&mut self) {
+        self.next = Self::FIRST;
+    }
+}
+
+impl Default for RetryBackoff {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// The CloudWatch Logs API (awsJson1.1) of a running emulator at `base_url`.
@@ -195,6 +255,45 @@ mod tests {
             messages(&only_a.read_new(&source).await.unwrap()),
             ["one", "three"]
         );
+    }
+
+    #[test]
+    fn timestamps_print_as_rfc_3339_utc_with_milliseconds() {
+        assert_eq!(format_timestamp(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            format_timestamp(1_796_230_302_123),
+            "2026-12-02T16:51:42.123Z"
+        );
+        assert_eq!(
+            format_timestamp(1_796_230_302_007),
+            "2026-12-02T16:51:42.007Z"
+        );
+        assert_eq!(format_timestamp(-1), "1969-12-31T23:59:59.999Z");
+        assert_eq!(format_timestamp(i64::MAX), i64::MAX.to_string());
+    }
+
+    #[test]
+    fn the_retry_wait_doubles_from_one_second_to_five_and_resets() {
+        let mut backoff = RetryBackoff::new();
+        let waits: Vec<u64> = (0..5).map(|_| backoff.next_wait().as_secs()).collect();
+        assert_eq!(waits, [1, 2, 4, 5, 5]);
+        backoff.reset();
+        assert_eq!(backoff.next_wait().as_secs(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_emulator_that_is_not_there_is_unreachable_a_refusal_is_not() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let closed = format!("http://{}", listener.local_addr().unwrap());
+        drop(listener);
+        let mut tail = LogTail::new("/iot/g", None);
+        let error = tail.read_new(&LogsClient::new(closed)).await.unwrap_err();
+        assert!(error.is_unreachable(), "{error}");
+        let refused = LogsClientError::Status {
+            status: 400,
+            body: "ResourceNotFoundException".into(),
+        };
+        assert!(!refused.is_unreachable());
     }
 
     #[tokio::test]
