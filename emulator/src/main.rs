@@ -3,6 +3,7 @@
 //! the registry; `shadow`, `logs` and `publish` talk to a running emulator over its HTTP APIs. See
 //! docs/emulator.md.
 
+use std::io::ErrorKind;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -16,7 +17,7 @@ use iot_emulator::app::{EmulatorConfig, FunctionBinaries, RunningEmulator, displ
 use iot_emulator::broker::{BrokerConfig, LifecycleFaults, SubscribeDenial};
 use iot_emulator::cli::client;
 use iot_emulator::cli::control_plane::ControlPlaneClient;
-use iot_emulator::cli::endpoints::Endpoints;
+use iot_emulator::cli::endpoints::{Endpoints, EndpointsError};
 use iot_emulator::cli::logs_tail::{LogTail, LogsClient, RetryBackoff, format_timestamp};
 use iot_emulator::cli::provision::{ProvisionOutcome, provision_warnings};
 use iot_emulator::identity::EmulatorCa;
@@ -54,6 +55,8 @@ enum Command {
     /// Read log groups of the running emulator (FilterLogEvents over HTTP).
     #[command(subcommand)]
     Logs(LogsCommand),
+    /// Print `export` lines that point the AWS CLI and SDKs at the running emulator: `eval "$(iot-emulator env)"`.
+    Env,
     /// Publish a message through the running emulator's data-plane Publish API.
     Publish {
         topic: String,
@@ -278,6 +281,10 @@ async fn run() -> anyhow::Result<()> {
             println!("{certificate_id} {status:?}");
             Ok(())
         }
+        Command::Env => {
+            print!("{}", running_endpoints(&state_dir)?.shell_exports());
+            Ok(())
+        }
         Command::Shadow(command) => shadow_command(command, &state_dir).await,
         Command::Logs(command) => logs_command(command, &state_dir).await,
         Command::Publish {
@@ -291,6 +298,20 @@ async fn run() -> anyhow::Result<()> {
             let response = client::request("POST", &url, &path, &[], payload.as_bytes()).await?;
             print_response(&response)
         }
+    }
+}
+
+/// The endpoints file of the emulator running in `state_dir`; a missing file says how to get one.
+fn running_endpoints(state_dir: &Path) -> anyhow::Result<Endpoints> {
+    match Endpoints::read(state_dir) {
+        Err(EndpointsError::Read { path, source }) if source.kind() == ErrorKind::NotFound => {
+            bail!(
+                "no running emulator found: {} does not exist; start one with `iot-emulator up` \
+                 (and give this command the --state-dir it runs with)",
+                path.display()
+            )
+        }
+        other => Ok(other?),
     }
 }
 
@@ -480,6 +501,7 @@ async fn up(
         data_plane: data_plane_url.clone(),
         logs: logs_url.clone(),
         root_ca: state_dir.join("ca/root-CA.pem"),
+        region: Some(args.policies.region.clone()),
     }
     .write(state_dir)?;
     println!("iot-emulator is up");

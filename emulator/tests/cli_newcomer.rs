@@ -1,6 +1,9 @@
 //! The `iot-emulator` binary on a newcomer's path (issue 18): what it prints when something goes wrong or is
 //! missing, `logs tail`, `env`.
 
+mod http_support;
+mod tool_support;
+
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
@@ -309,4 +312,108 @@ async fn logs_tail_follow_prints_human_times_and_survives_a_restart_of_the_emula
     line_containing(&mut complaints, "answers again").await;
     follow.kill().await.unwrap();
     again.kill().await.unwrap();
+}
+
+#[tokio::test]
+async fn env_without_a_running_emulator_says_how_to_start_one() {
+    let state = tempfile::tempdir().unwrap();
+    let output = emulator()
+        .arg("--state-dir")
+        .arg(state.path().join("nothing-here"))
+        .arg("env")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert!(output.stdout.is_empty(), "{output:?}");
+    let text = stderr(&output);
+    assert!(
+        text.starts_with("error: no running emulator found: ")
+            && text.contains("endpoints.json does not exist")
+            && text.contains("iot-emulator up"),
+        "{text}"
+    );
+    assert!(
+        !state.path().join("nothing-here").exists(),
+        "env creates nothing"
+    );
+}
+
+#[tokio::test]
+async fn env_exports_the_running_emulators_endpoints_and_the_aws_cli_works_with_them() {
+    let state = tempfile::tempdir().unwrap();
+    let mut up = spawn_up(state.path(), &[]);
+    let mut up_stdout = BufReader::new(up.stdout.take().unwrap()).lines();
+    line_containing(&mut up_stdout, "endpoints file").await;
+    let endpoints = iot_emulator::cli::endpoints::Endpoints::read(state.path()).unwrap();
+
+    let output = emulator()
+        .arg("--state-dir")
+        .arg(state.path())
+        .arg("env")
+        .output()
+        .await
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let mut exported = std::collections::BTreeMap::new();
+    for line in String::from_utf8(output.stdout).unwrap().lines() {
+        let assignment = line.strip_prefix("export ").expect(line);
+        let (name, quoted) = assignment.split_once('=').expect(line);
+        let value = quoted
+            .strip_prefix('\'')
+            .and_then(|rest| rest.strip_suffix('\''))
+            .expect(line);
+        assert!(!value.contains('\''), "{line}");
+        exported.insert(name.to_owned(), value.to_owned());
+    }
+    let expected: std::collections::BTreeMap<String, String> = [
+        (
+            "AWS_ENDPOINT_URL_IOT",
+            endpoints.control_plane.clone().unwrap(),
+        ),
+        (
+            "AWS_ENDPOINT_URL_IOT_DATA_PLANE",
+            endpoints.data_plane.clone(),
+        ),
+        ("AWS_ENDPOINT_URL_CLOUDWATCH_LOGS", endpoints.logs.clone()),
+        ("AWS_REGION", "us-east-1".to_owned()),
+        ("AWS_DEFAULT_REGION", "us-east-1".to_owned()),
+        ("AWS_ACCESS_KEY_ID", "emulator".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "emulator".to_owned()),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name.to_owned(), value))
+    .collect();
+    assert_eq!(exported, expected);
+
+    // The README's lines as written: eval, then plain `aws` without --endpoint-url, region or credentials.
+    if http_support::aws_cli_installed() {
+        let script = format!(
+            "eval \"$('{}' --state-dir '{}' env)\" && '{aws}' logs describe-log-groups && '{aws}' iot list-things",
+            env!("CARGO_BIN_EXE_iot-emulator"),
+            state.path().display(),
+            aws = http_support::AWS_CLI,
+        );
+        let mut shell = tokio::process::Command::new("sh");
+        shell.args(["-c", &script]);
+        for name in expected.keys() {
+            shell.env_remove(name);
+        }
+        let run = shell
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_ENDPOINT_URL")
+            .env("AWS_CONFIG_FILE", "/dev/null")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+            .env("AWS_PAGER", "")
+            .output()
+            .await
+            .unwrap();
+        assert!(run.status.success(), "{run:?}");
+        let listed = String::from_utf8_lossy(&run.stdout);
+        assert!(
+            listed.contains("logGroups") && listed.contains("things"),
+            "{listed}"
+        );
+    }
+    up.kill().await.unwrap();
 }
