@@ -11,6 +11,8 @@ use crate::logs::{
     FilterLogEventsRequest, FilterLogEventsResponse, FilteredLogEvent, LogsError, LogsStore,
 };
 
+use std::collections::HashSet;
+
 use super::client::{self, ClientError};
 
 /// A CloudWatch Logs API that answers FilterLogEvents.
@@ -144,13 +146,25 @@ impl FilterLogEvents for LogsClient {
     }
 }
 
+/// Most events of one millisecond a tail remembers, to tell them from events logged later in that same
+/// millisecond: PutLogEvents' largest batch. Past it the tail moves on to the next millisecond, and an event
+/// logged later in that millisecond is not seen (what happened to every such event before).
+pub const MAX_REMEMBERED_EVENTS: usize = 10_000;
+
 /// Where a tail of one log group (or one of its streams) has got to.
 #[derive(Debug, Clone)]
 pub struct LogTail {
     group: String,
     stream: Option<String>,
-    /// Just after the newest event read so far; `None` before the first read.
-    start_time: Option<i64>,
+    /// The newest timestamp read so far; `None` before the first read. The next read starts at it
+    /// (FilterLogEvents' `startTime` is inclusive, in milliseconds).
+    newest: Option<i64>,
+    /// (stream, eventId) of the events read with timestamp `newest`, skipped when that millisecond is read
+    /// again; at most `remember_at_most`.
+    read_at_newest: HashSet<(String, String)>,
+    /// `read_at_newest` overflowed: the next read starts after `newest`.
+    past_newest: bool,
+    remember_at_most: usize,
 }
 
 impl LogTail {
@@ -158,13 +172,16 @@ impl LogTail {
         Self {
             group: group.into(),
             stream,
-            start_time: None,
+            newest: None,
+            read_at_newest: HashSet::new(),
+            past_newest: false,
+            remember_at_most: MAX_REMEMBERED_EVENTS,
         }
     }
 
-    /// Every event not read yet, oldest first, across all pages. The next call asks only for events
-    /// after the newest one returned (FilterLogEvents' `startTime` is in milliseconds, so an event
-    /// logged later with that same millisecond is not seen).
+    /// Every event not read yet, oldest first, across all pages: the next call returns only events after
+    /// those returned, including events logged later with the newest one's millisecond. A failed call
+    /// changes nothing, so it can be retried without losing or repeating events.
     pub async fn read_new<S: FilterLogEvents>(
         &mut self,
         source: &S,
@@ -172,7 +189,9 @@ impl LogTail {
         let mut request = FilterLogEventsRequest {
             log_group_name: Some(self.group.clone()),
             log_stream_names: self.stream.clone().map(|stream| vec![stream]),
-            start_time: self.start_time,
+            start_time: self
+                .newest
+                .map(|newest| if self.past_newest { newest + 1 } else { newest }),
             ..FilterLogEventsRequest::default()
         };
         let mut events = Vec::new();
@@ -184,11 +203,33 @@ impl LogTail {
                 None => break,
             }
         }
-        if let Some(newest) = events.iter().map(|event| event.timestamp).max() {
-            self.start_time = Some(self.start_time.map_or(newest + 1, |t| t.max(newest + 1)));
+        events.retain(|event| {
+            Some(event.timestamp) != self.newest || !self.read_at_newest.contains(&event_key(event))
+        });
+        let Some(newest) = events.iter().map(|event| event.timestamp).max() else {
+            return Ok(events);
+        };
+        if self.newest.is_none_or(|before| newest > before) {
+            self.newest = Some(newest);
+            self.read_at_newest.clear();
+            self.past_newest = false;
+        }
+        if !self.past_newest {
+            for event in events.iter().filter(|event| event.timestamp == newest) {
+                self.read_at_newest.insert(event_key(event));
+            }
+            if self.read_at_newest.len() > self.remember_at_most {
+                self.read_at_newest.clear();
+                self.past_newest = true;
+            }
         }
         Ok(events)
     }
+}
+
+/// What tells one event from another: event ids are unique within a stream.
+fn event_key(event: &FilteredLogEvent) -> (String, String) {
+    (event.log_stream_name.clone(), event.event_id.clone())
 }
 
 #[cfg(test)]
@@ -294,6 +335,56 @@ mod tests {
             body: "ResourceNotFoundException".into(),
         };
         assert!(!refused.is_unreachable());
+    }
+
+    #[tokio::test]
+    async fn an_event_logged_later_in_the_newest_millisecond_is_read_once() {
+        let store = LogsStore::in_memory();
+        store.ensure_log_stream("/iot/g", "a").unwrap();
+        store.ensure_log_stream("/iot/g", "b").unwrap();
+        let now = crate::clock::now_millis();
+        put(&store, "a", now - 10, "one");
+        put(&store, "a", now, "two");
+        let source = OneEventPages(store.clone());
+        let mut tail = LogTail::new("/iot/g", None);
+        assert_eq!(
+            messages(&tail.read_new(&source).await.unwrap()),
+            ["one", "two"]
+        );
+        put(&store, "a", now, "three, same millisecond");
+        put(&store, "b", now, "four, same millisecond, other stream");
+        assert_eq!(
+            messages(&tail.read_new(&source).await.unwrap()),
+            [
+                "three, same millisecond",
+                "four, same millisecond, other stream"
+            ]
+        );
+        assert!(tail.read_new(&source).await.unwrap().is_empty());
+        put(&store, "b", now + 1, "five");
+        assert_eq!(messages(&tail.read_new(&source).await.unwrap()), ["five"]);
+        assert_eq!(
+            tail.read_at_newest.len(),
+            1,
+            "only the newest millisecond is remembered"
+        );
+    }
+
+    #[tokio::test]
+    async fn past_its_memory_a_tail_moves_on_to_the_next_millisecond() {
+        let store = LogsStore::in_memory();
+        store.ensure_log_stream("/iot/g", "a").unwrap();
+        let now = crate::clock::now_millis();
+        for message in ["one", "two", "three"] {
+            put(&store, "a", now, message);
+        }
+        let mut tail = LogTail::new("/iot/g", None);
+        tail.remember_at_most = 2;
+        assert_eq!(tail.read_new(&store).await.unwrap().len(), 3);
+        assert!(tail.read_at_newest.is_empty());
+        put(&store, "a", now, "lost: same millisecond, past the memory");
+        put(&store, "a", now + 1, "four");
+        assert_eq!(messages(&tail.read_new(&store).await.unwrap()), ["four"]);
     }
 
     #[tokio::test]
