@@ -3,8 +3,10 @@
 //! the registry; `shadow`, `logs` and `publish` talk to a running emulator over its HTTP APIs. See
 //! docs/emulator.md.
 
+use std::io::ErrorKind;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,8 +17,9 @@ use iot_emulator::app::{EmulatorConfig, FunctionBinaries, RunningEmulator, displ
 use iot_emulator::broker::{BrokerConfig, LifecycleFaults, SubscribeDenial};
 use iot_emulator::cli::client;
 use iot_emulator::cli::control_plane::ControlPlaneClient;
-use iot_emulator::cli::endpoints::Endpoints;
-use iot_emulator::cli::logs_tail::{LogTail, LogsClient};
+use iot_emulator::cli::endpoints::{Endpoints, EndpointsError};
+use iot_emulator::cli::logs_tail::{LogTail, LogsClient, RetryBackoff, format_timestamp};
+use iot_emulator::cli::provision::{ProvisionOutcome, provision_warnings};
 use iot_emulator::identity::EmulatorCa;
 use iot_emulator::percent;
 use iot_emulator::registry::{self, CertificateStatus, Registry};
@@ -52,6 +55,8 @@ enum Command {
     /// Read log groups of the running emulator (FilterLogEvents over HTTP).
     #[command(subcommand)]
     Logs(LogsCommand),
+    /// Print `export` lines that point the AWS CLI and SDKs at the running emulator: `eval "$(iot-emulator env)"`.
+    Env,
     /// Publish a message through the running emulator's data-plane Publish API.
     Publish {
         topic: String,
@@ -103,8 +108,12 @@ enum LogsCommand {
         /// Only this stream.
         #[arg(long)]
         stream: Option<String>,
+        /// Keep polling for new events; when the emulator goes away, wait for it and go on from the last event.
         #[arg(long)]
         follow: bool,
+        /// Print timestamps as milliseconds since the epoch (as FilterLogEvents answers) instead of RFC 3339 UTC.
+        #[arg(long)]
+        epoch_millis: bool,
         #[command(flatten)]
         endpoints: EndpointArgs,
     },
@@ -185,8 +194,40 @@ struct ProvisionArgs {
     out: Option<PathBuf>,
 }
 
+/// Ordinary errors end as `error: <message>: <cause>: ...` and exit status 1. `main` returning the error
+/// would print its `Debug` form instead, which with `RUST_BACKTRACE=1` (a common setting) is a backtrace of
+/// some 70 lines for a typo or an emulator that is not running.
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("{}", error_report(&error));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// What the CLI prints for `error`: the message and its causes (as `{:#}` would), never a backtrace. Many
+/// of the crate's errors already quote their source in their message; such a cause is not repeated.
+fn error_report(error: &anyhow::Error) -> String {
+    let mut report = String::from("error: ");
+    let mut said = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if said.contains(&text) {
+            continue;
+        }
+        if !said.is_empty() {
+            report.push_str(": ");
+        }
+        report.push_str(&text);
+        said = text;
+    }
+    report
+}
+
+async fn run() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -240,6 +281,10 @@ async fn main() -> anyhow::Result<()> {
             println!("{certificate_id} {status:?}");
             Ok(())
         }
+        Command::Env => {
+            print!("{}", running_endpoints(&state_dir)?.shell_exports());
+            Ok(())
+        }
         Command::Shadow(command) => shadow_command(command, &state_dir).await,
         Command::Logs(command) => logs_command(command, &state_dir).await,
         Command::Publish {
@@ -253,6 +298,20 @@ async fn main() -> anyhow::Result<()> {
             let response = client::request("POST", &url, &path, &[], payload.as_bytes()).await?;
             print_response(&response)
         }
+    }
+}
+
+/// The endpoints file of the emulator running in `state_dir`; a missing file says how to get one.
+fn running_endpoints(state_dir: &Path) -> anyhow::Result<Endpoints> {
+    match Endpoints::read(state_dir) {
+        Err(EndpointsError::Read { path, source }) if source.kind() == ErrorKind::NotFound => {
+            bail!(
+                "no running emulator found: {} does not exist; start one with `iot-emulator up` \
+                 (and give this command the --state-dir it runs with)",
+                path.display()
+            )
+        }
+        other => Ok(other?),
     }
 }
 
@@ -344,6 +403,14 @@ async fn put_policies_running(
     Ok(names)
 }
 
+/// What `up` says when it starts without a stack: a newcomer's first `up` otherwise runs with nothing in it
+/// and says nothing about why.
+const NO_TEMPLATE_WARNING: &str = "no --template given: there are no rules, no functions and no \
+policies from the stack (only those already in the registry or given with --policy-file), so devices \
+are refused at CONNECT unless a policy allows them; pass --template \
+target/demo/cdk.out/IotPresence.template.json (written by `make demo`) or \
+infra/cdk.out/IotPresence.template.json (written by `make synth`)";
+
 async fn up(
     args: UpArgs,
     state_dir: &Path,
@@ -355,6 +422,9 @@ async fn up(
         Err(error) => tracing::warn!(%error, "could not raise the open file limit"),
     }
     let template = read_template(&args.policies)?;
+    if template.is_none() {
+        tracing::warn!("{NO_TEMPLATE_WARNING}");
+    }
     load_policies(&registry, &args.policies, template.as_deref())?;
     let mut server_names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
     if !args.bind.is_loopback() && !args.bind.is_unspecified() {
@@ -431,6 +501,7 @@ async fn up(
         data_plane: data_plane_url.clone(),
         logs: logs_url.clone(),
         root_ca: state_dir.join("ca/root-CA.pem"),
+        region: Some(args.policies.region.clone()),
     }
     .write(state_dir)?;
     println!("iot-emulator is up");
@@ -438,13 +509,25 @@ async fn up(
     println!("  control-plane API    : {control_plane_url}   (AWS_ENDPOINT_URL_IOT)");
     println!("  data-plane HTTP API  : {data_plane_url}   (AWS_ENDPOINT_URL_IOT_DATA_PLANE)");
     println!("  CloudWatch Logs API  : {logs_url}   (AWS_ENDPOINT_URL_CLOUDWATCH_LOGS)");
+    let none = if template.is_some() {
+        "none"
+    } else {
+        "none (no --template)"
+    };
+    let names_or_none = |names: &[String]| {
+        if names.is_empty() {
+            none.to_owned()
+        } else {
+            names.join(", ")
+        }
+    };
     println!(
         "  rules                : {}",
-        running.rule_names().join(", ")
+        names_or_none(running.rule_names())
     );
     println!(
         "  functions            : {}",
-        running.lambda().function_names().join(", ")
+        names_or_none(&running.lambda().function_names())
     );
     println!(
         "  root CA              : {}",
@@ -456,7 +539,7 @@ async fn up(
     );
     println!(
         "  policies             : {}",
-        registry.policy_names().join(", ")
+        names_or_none(&registry.policy_names())
     );
     println!(
         "  endpoints file       : {}",
@@ -532,16 +615,53 @@ async fn logs_command(command: LogsCommand, state_dir: &Path) -> anyhow::Result<
         group,
         stream,
         follow,
+        epoch_millis,
         endpoints,
     } = command;
-    let client = LogsClient::new(endpoints.logs(state_dir)?);
+    let mut url = endpoints.logs(state_dir)?;
+    let mut client = LogsClient::new(url.clone());
     let mut tail = LogTail::new(group, stream);
+    let mut backoff = RetryBackoff::new();
+    let mut unreachable = false;
     loop {
-        for event in tail.read_new(&client).await? {
-            println!(
-                "{} {} {}",
-                event.timestamp, event.log_stream_name, event.message
-            );
+        match tail.read_new(&client).await {
+            Ok(events) => {
+                if unreachable {
+                    eprintln!("iot-emulator: the emulator at {url} answers again; following on");
+                    unreachable = false;
+                    backoff.reset();
+                }
+                for event in events {
+                    let time = if epoch_millis {
+                        event.timestamp.to_string()
+                    } else {
+                        format_timestamp(event.timestamp)
+                    };
+                    println!("{time} {} {}", event.log_stream_name, event.message);
+                }
+            }
+            // The tail keeps its place, so after the wait it reads exactly what it has not printed yet.
+            Err(error) if follow && error.is_unreachable() => {
+                if !unreachable {
+                    eprintln!(
+                        "warning: {error}; retrying (every {}-{} s) until it is back",
+                        RetryBackoff::FIRST.as_secs(),
+                        RetryBackoff::MAX.as_secs()
+                    );
+                    unreachable = true;
+                }
+                tokio::time::sleep(backoff.next_wait()).await;
+                // A restarted `up` may listen on other ports (port 0); its endpoints file says where.
+                if endpoints.logs_url.is_none()
+                    && let Ok(current) = Endpoints::read(state_dir)
+                    && current.logs != url
+                {
+                    url = current.logs;
+                    client = LogsClient::new(url.clone());
+                }
+                continue;
+            }
+            Err(error) => return Err(error.into()),
         }
         if !follow {
             return Ok(());
@@ -563,12 +683,20 @@ fn provision(
     } else {
         args.policies.clone()
     };
+    let earlier_active = registry.active_thing_certificates(&args.thing);
     let device = registry::provision_thing(registry, ca, &args.thing, &policies)?;
     let arn = format!(
         "arn:aws:iot:{}:{}:cert/{}",
         args.source.region, args.source.account, device.certificate.certificate_id
     );
-    write_provisioned(&args, state_dir, &device, &arn, ca.root_pem())
+    write_provisioned(
+        &args,
+        state_dir,
+        &device,
+        &arn,
+        ca.root_pem(),
+        &earlier_active,
+    )
 }
 
 /// `provision` through the running emulator's control plane: the same calls, in the same order, as the AWS CLI
@@ -590,6 +718,7 @@ async fn provision_running(
         }
         args.policies.clone()
     };
+    let earlier_active = client.active_thing_certificates(&args.thing).await?;
     client.ensure_thing(&args.thing).await?;
     let created = client.create_keys_and_certificate().await?;
     for policy in &policies {
@@ -606,17 +735,35 @@ async fn provision_running(
     let root_ca_path = state_dir.join("ca").join(registry::ROOT_CA_FILE);
     let root_ca = std::fs::read_to_string(&root_ca_path)
         .with_context(|| format!("reading the emulator CA {}", root_ca_path.display()))?;
-    write_provisioned(&args, state_dir, &device, &created.arn, &root_ca)
+    write_provisioned(
+        &args,
+        state_dir,
+        &device,
+        &created.arn,
+        &root_ca,
+        &earlier_active,
+    )
 }
 
-/// Writes the device's files and prints what was provisioned as JSON.
+/// Writes the device's files, prints what was provisioned as JSON and each warning on stderr.
+/// `earlier_active` are the thing's ACTIVE certificates before this one.
 fn write_provisioned(
     args: &ProvisionArgs,
     state_dir: &Path,
     device: &registry::ProvisionedDevice,
     certificate_arn: &str,
     root_ca_pem: &str,
+    earlier_active: &[String],
 ) -> anyhow::Result<()> {
+    let warnings = provision_warnings(&ProvisionOutcome {
+        thing: &device.thing_name,
+        certificate_id: &device.certificate.certificate_id,
+        policies: &device.policies,
+        earlier_active_certificates: earlier_active,
+    });
+    for warning in &warnings {
+        eprintln!("warning: {warning}");
+    }
     let out = args
         .out
         .clone()
@@ -633,7 +780,34 @@ fn write_provisioned(
             "publicKey": out.join(registry::PUBLIC_KEY_FILE),
             "rootCA": out.join(registry::ROOT_CA_FILE),
         },
+        "warnings": warnings,
     });
     println!("{}", serde_json::to_string_pretty(&summary)?);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("reading endpoints.json: {source}")]
+    struct QuotesItsSource {
+        #[source]
+        source: std::io::Error,
+    }
+
+    #[test]
+    fn the_error_report_names_every_cause_once() {
+        let quoted = anyhow::Error::new(QuotesItsSource {
+            source: std::io::Error::other("no such file"),
+        })
+        .context("opening the state");
+        assert_eq!(
+            error_report(&quoted),
+            "error: opening the state: reading endpoints.json: no such file"
+        );
+        let plain = anyhow::anyhow!("refused").context("connecting");
+        assert_eq!(error_report(&plain), "error: connecting: refused");
+    }
 }

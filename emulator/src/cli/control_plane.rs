@@ -13,6 +13,8 @@ use crate::registry::CertificateStatus;
 
 /// Pages of ListPolicies; a registry with more policies than this many pages is refused, not looped over forever.
 const MAX_POLICY_PAGES: usize = 1_000;
+/// Pages of ListThingPrincipals, bounded as `MAX_POLICY_PAGES`.
+const MAX_PRINCIPAL_PAGES: usize = 1_000;
 /// AWS keeps at most five versions of a policy.
 const MAX_POLICY_VERSIONS: usize = 5;
 
@@ -84,6 +86,25 @@ struct PolicyList {
 #[serde(rename_all = "camelCase")]
 struct PolicySummary {
     policy_name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PrincipalList {
+    #[serde(default)]
+    principals: Vec<String>,
+    next_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CertificateDescription {
+    certificate_description: CertificateSummary,
+}
+
+#[derive(Deserialize)]
+struct CertificateSummary {
+    status: String,
 }
 
 #[derive(Deserialize)]
@@ -245,6 +266,58 @@ impl ControlPlaneClient {
         )
         .await
         .map(drop)
+    }
+
+    /// The ids of the ACTIVE certificates attached to `thing` (ListThingPrincipals, all pages, then
+    /// DescribeCertificate of each), in the order listed; none when the thing does not exist.
+    pub async fn active_thing_certificates(
+        &self,
+        thing: &str,
+    ) -> Result<Vec<String>, ControlPlaneError> {
+        const OPERATION: &str = "ListThingPrincipals";
+        let mut arns = Vec::new();
+        let mut token: Option<String> = None;
+        let base = format!("/things/{}/principals", url_component(thing));
+        for page in 0.. {
+            if page == MAX_PRINCIPAL_PAGES {
+                return Err(ControlPlaneError::Unexpected {
+                    operation: OPERATION,
+                    detail: format!("more than {MAX_PRINCIPAL_PAGES} pages"),
+                });
+            }
+            let path = match &token {
+                Some(token) => format!("{base}?nextToken={}", url_component(token)),
+                None => base.clone(),
+            };
+            let body = match self.call(OPERATION, "GET", &path, &[], None).await {
+                Ok(body) => body,
+                Err(error) if error.code() == Some("ResourceNotFoundException") => {
+                    return Ok(Vec::new());
+                }
+                Err(error) => return Err(error),
+            };
+            let listed: PrincipalList = Self::parse(OPERATION, &body)?;
+            arns.extend(listed.principals);
+            match listed.next_token {
+                Some(next) if !next.is_empty() => token = Some(next),
+                _ => break,
+            }
+        }
+        let mut active = Vec::new();
+        for arn in arns {
+            let Some(id) = arn.split_once(":cert/").map(|(_, id)| id.to_owned()) else {
+                continue;
+            };
+            let path = format!("/certificates/{}", url_component(&id));
+            let body = self
+                .call("DescribeCertificate", "GET", &path, &[], None)
+                .await?;
+            let described: CertificateDescription = Self::parse("DescribeCertificate", &body)?;
+            if described.certificate_description.status == "ACTIVE" {
+                active.push(id);
+            }
+        }
+        Ok(active)
     }
 
     /// Every policy name (ListPolicies, all pages).

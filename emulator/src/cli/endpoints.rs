@@ -3,8 +3,10 @@
 //!
 //! ```json
 //! {"mqtt": "127.0.0.1:8883", "controlPlane": "http://127.0.0.1:8090", "dataPlane": "http://127.0.0.1:8088",
-//!  "logs": "http://127.0.0.1:8089", "rootCA": ".iot-emulator/ca/root-CA.pem"}
+//!  "logs": "http://127.0.0.1:8089", "rootCA": ".iot-emulator/ca/root-CA.pem", "region": "us-east-1"}
 //! ```
+//!
+//! `iot-emulator env` turns it into the environment the AWS CLI and SDKs need ([`Endpoints::shell_exports`]).
 
 use std::path::{Path, PathBuf};
 
@@ -62,7 +64,19 @@ pub struct Endpoints {
     /// The emulator CA that devices trust.
     #[serde(rename = "rootCA")]
     pub root_ca: PathBuf,
+    /// The region of the emulator's ARNs (`up --region`); absent in files written before it existed, which
+    /// then mean [`DEFAULT_REGION`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
 }
+
+/// The region `up` uses unless given `--region`.
+pub const DEFAULT_REGION: &str = "us-east-1";
+
+/// The credentials `iot-emulator env` exports: the emulator checks no signature, but the AWS CLI and SDKs
+/// refuse to send a request without some ("Unable to locate credentials").
+pub const DUMMY_ACCESS_KEY_ID: &str = "emulator";
+pub const DUMMY_SECRET_ACCESS_KEY: &str = "emulator";
 
 impl Endpoints {
     /// Where the file of the emulator with state directory `state_dir` is.
@@ -80,6 +94,30 @@ impl Endpoints {
         std::fs::write(&path, text).map_err(|source| EndpointsError::Write { path, source })
     }
 
+    /// `export NAME='value'` lines, one a line, that point the AWS CLI and SDKs at this emulator:
+    /// the service endpoints (`AWS_ENDPOINT_URL_<SERVICE>`, honoured by the AWS CLI v2, botocore 1.31+ and the
+    /// SDKs), the region (`AWS_REGION`, and `AWS_DEFAULT_REGION` for the AWS CLI v1) and dummy credentials.
+    /// Without a control plane (an older file) `AWS_ENDPOINT_URL_IOT` is left out.
+    pub fn shell_exports(&self) -> String {
+        let region = self.region.as_deref().unwrap_or(DEFAULT_REGION);
+        let mut variables = Vec::new();
+        if let Some(control_plane) = &self.control_plane {
+            variables.push(("AWS_ENDPOINT_URL_IOT", control_plane.as_str()));
+        }
+        variables.extend([
+            ("AWS_ENDPOINT_URL_IOT_DATA_PLANE", self.data_plane.as_str()),
+            ("AWS_ENDPOINT_URL_CLOUDWATCH_LOGS", self.logs.as_str()),
+            ("AWS_REGION", region),
+            ("AWS_DEFAULT_REGION", region),
+            ("AWS_ACCESS_KEY_ID", DUMMY_ACCESS_KEY_ID),
+            ("AWS_SECRET_ACCESS_KEY", DUMMY_SECRET_ACCESS_KEY),
+        ]);
+        variables
+            .into_iter()
+            .map(|(name, value)| format!("export {name}={}\n", shell_quote(value)))
+            .collect()
+    }
+
     /// Reads the file `up` wrote in `state_dir`.
     pub fn read(state_dir: &Path) -> Result<Endpoints, EndpointsError> {
         let path = Self::path(state_dir);
@@ -89,6 +127,11 @@ impl Endpoints {
         };
         serde_json::from_slice(&text).map_err(|source| EndpointsError::Parse { path, source })
     }
+}
+
+/// `value` in single quotes, for a POSIX shell: nothing in it is expanded.
+fn shell_quote(value: &str) -> String {
+    format!("'{}'", value.replace('\'', r"'\''"))
 }
 
 #[cfg(test)]
@@ -102,7 +145,39 @@ mod tests {
             data_plane: "http://127.0.0.1:8088".into(),
             logs: "http://127.0.0.1:8089".into(),
             root_ca: PathBuf::from("state/ca/root-CA.pem"),
+            region: Some("eu-west-1".into()),
         }
+    }
+
+    #[test]
+    fn shell_exports_name_every_endpoint_the_region_and_dummy_credentials() {
+        assert_eq!(
+            endpoints().shell_exports(),
+            "export AWS_ENDPOINT_URL_IOT='http://127.0.0.1:8090'\n\
+             export AWS_ENDPOINT_URL_IOT_DATA_PLANE='http://127.0.0.1:8088'\n\
+             export AWS_ENDPOINT_URL_CLOUDWATCH_LOGS='http://127.0.0.1:8089'\n\
+             export AWS_REGION='eu-west-1'\n\
+             export AWS_DEFAULT_REGION='eu-west-1'\n\
+             export AWS_ACCESS_KEY_ID='emulator'\n\
+             export AWS_SECRET_ACCESS_KEY='emulator'\n"
+        );
+        let older = Endpoints {
+            control_plane: None,
+            region: None,
+            ..endpoints()
+        };
+        let exports = older.shell_exports();
+        assert!(!exports.contains("AWS_ENDPOINT_URL_IOT="), "{exports}");
+        assert!(
+            exports.contains("export AWS_REGION='us-east-1'\n"),
+            "{exports}"
+        );
+    }
+
+    #[test]
+    fn shell_quoting_keeps_every_character_literal() {
+        assert_eq!(shell_quote("a b$c"), "'a b$c'");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
     }
 
     #[test]
@@ -121,6 +196,7 @@ mod tests {
                 "dataPlane": "http://127.0.0.1:8088",
                 "logs": "http://127.0.0.1:8089",
                 "rootCA": "state/ca/root-CA.pem",
+                "region": "eu-west-1",
             })
         );
     }

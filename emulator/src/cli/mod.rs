@@ -1,8 +1,10 @@
 //! What the `iot-emulator` subcommands use to talk to a running emulator through its HTTP APIs: where
-//! the APIs listen ([`endpoints`], written by `up`), an HTTP [`client`], and the paging of `logs tail`
-//! ([`logs_tail`]). The binary only parses arguments and prints.
+//! the APIs listen ([`endpoints`], written by `up`), an HTTP [`client`], the paging of `logs tail`
+//! ([`logs_tail`]), and what `provision` warns about ([`provision`]). The binary only parses arguments and
+//! prints.
 
 pub mod client;
 pub mod control_plane;
 pub mod endpoints;
 pub mod logs_tail;
+pub mod provision;

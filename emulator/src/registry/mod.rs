@@ -1138,6 +1138,24 @@ impl Registry {
         Ok(paginate(ids, page.page_size))
     }
 
+    /// The ACTIVE certificates attached to `thing`, in id order; none when the thing does not exist.
+    pub fn active_thing_certificates(&self, thing: &str) -> Vec<String> {
+        let data = self.read();
+        let Some(principals) = data.state.thing_principals.get(thing) else {
+            return Vec::new();
+        };
+        principals
+            .keys()
+            .filter(|id| {
+                data.state
+                    .certificates
+                    .get(*id)
+                    .is_some_and(|record| record.status == CertificateStatus::Active)
+            })
+            .cloned()
+            .collect()
+    }
+
     /// `ListPrincipalThings`: thing names, in name order.
     pub fn list_principal_things(
         &self,

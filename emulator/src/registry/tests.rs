@@ -811,6 +811,28 @@ fn provisioning_an_existing_thing_adds_a_certificate() {
 }
 
 #[test]
+fn a_things_active_certificates_leave_out_inactive_and_revoked_ones() {
+    let registry = Registry::in_memory();
+    let ca = EmulatorCa::generate().unwrap();
+    assert!(registry.active_thing_certificates("t").is_empty());
+    let ids: Vec<String> = (0..3)
+        .map(|_| {
+            provision_thing(&registry, &ca, "t", &[])
+                .unwrap()
+                .certificate
+                .certificate_id
+        })
+        .collect();
+    registry
+        .set_certificate_status(&ids[0], CertificateStatus::Inactive)
+        .unwrap();
+    registry
+        .set_certificate_status(&ids[1], CertificateStatus::Revoked)
+        .unwrap();
+    assert_eq!(registry.active_thing_certificates("t"), [ids[2].clone()]);
+}
+
+#[test]
 fn attachments_list_both_ways_and_report_missing_resources() {
     let registry = Registry::in_memory();
     let ca = EmulatorCa::generate().unwrap();
