@@ -10,7 +10,7 @@ use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use iot_emulator::cli::client;
-use system_tests::binaries::{EMULATOR_CLI, FUNCTIONS, project_binary};
+use system_tests::binaries::{DEVICE_AGENT, EMULATOR_CLI, FUNCTIONS, project_binary};
 use system_tests::template_support::stack_template_path;
 
 fn emulator(state: &Path) -> tokio::process::Command {
@@ -165,6 +165,53 @@ async fn up_with_a_template_then_publish_shadow_and_logs_subcommands() {
     )
     .await;
     assert!(!missing.status.success(), "a 404 is an error exit");
+
+    // Issue 18: provision writes a ready agent config, and the real agent runs with it as it is.
+    let provisioned = run(state.path(), &["provision", "ratchet"]).await;
+    assert!(provisioned.status.success(), "{provisioned:?}");
+    let provisioned: serde_json::Value = serde_json::from_str(&stdout(&provisioned)).unwrap();
+    let agent_config = provisioned["agentConfig"].as_str().unwrap().to_owned();
+    assert!(
+        provisioned["runAgent"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("--config {agent_config} run")),
+        "{provisioned}"
+    );
+    let agent = project_binary(DEVICE_AGENT);
+    let check = tokio::process::Command::new(&agent)
+        .args(["--config", &agent_config, "check"])
+        .output()
+        .await
+        .unwrap();
+    assert!(check.status.success(), "{check:?}");
+    let mut running_agent = tokio::process::Command::new(&agent)
+        .args(["--config", &agent_config, "run"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut connectivity = serde_json::Value::Null;
+    for _ in 0..100 {
+        let output = run(
+            state.path(),
+            &["shadow", "get", "ratchet", "--name", "connectivity"],
+        )
+        .await;
+        if output.status.success() {
+            connectivity = serde_json::from_str(&stdout(&output)).unwrap();
+            if connectivity["state"]["reported"]["connected"] == true {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        connectivity["state"]["reported"]["connected"], true,
+        "the agent did not connect with the written config: {connectivity}"
+    );
+    running_agent.kill().await.unwrap();
 
     let pid = up.id().unwrap();
     let killed = std::process::Command::new("kill")

@@ -19,7 +19,10 @@ use iot_emulator::cli::client;
 use iot_emulator::cli::control_plane::ControlPlaneClient;
 use iot_emulator::cli::endpoints::{Endpoints, EndpointsError};
 use iot_emulator::cli::logs_tail::{LogTail, LogsClient, RetryBackoff, format_timestamp};
-use iot_emulator::cli::provision::{ProvisionOutcome, provision_warnings};
+use iot_emulator::cli::provision::{
+    AGENT_CONFIG_FILE, AgentConfigInput, ProvisionOutcome, THERMAL_ZONE, agent_config_toml,
+    provision_warnings, run_agent_command,
+};
 use iot_emulator::identity::EmulatorCa;
 use iot_emulator::percent;
 use iot_emulator::registry::{self, CertificateStatus, Registry};
@@ -769,6 +772,22 @@ fn write_provisioned(
         .clone()
         .unwrap_or_else(|| state_dir.join("devices").join(&args.thing));
     registry::write_device_files(&out, device, root_ca_pem)?;
+    // Absolute, so the agent runs from any directory.
+    let out =
+        std::fs::canonicalize(&out).with_context(|| format!("resolving {}", out.display()))?;
+    let running = Endpoints::read(state_dir).ok();
+    let agent_config = out.join(AGENT_CONFIG_FILE);
+    let config_text = agent_config_toml(&AgentConfigInput {
+        thing: &device.thing_name,
+        mqtt: running.as_ref().map(|endpoints| endpoints.mqtt.as_str()),
+        certificate: &out.join(registry::CERTIFICATE_FILE),
+        private_key: &out.join(registry::PRIVATE_KEY_FILE),
+        root_ca: &out.join(registry::ROOT_CA_FILE),
+        outbox: &out.join("outbox"),
+        thermal_zone_readable: std::fs::read_to_string(THERMAL_ZONE).is_ok(),
+    });
+    std::fs::write(&agent_config, config_text)
+        .with_context(|| format!("writing {}", agent_config.display()))?;
     let summary = serde_json::json!({
         "thingName": device.thing_name,
         "certificateId": device.certificate.certificate_id,
@@ -780,6 +799,8 @@ fn write_provisioned(
             "publicKey": out.join(registry::PUBLIC_KEY_FILE),
             "rootCA": out.join(registry::ROOT_CA_FILE),
         },
+        "agentConfig": agent_config,
+        "runAgent": run_agent_command(&agent_config),
         "warnings": warnings,
     });
     println!("{}", serde_json::to_string_pretty(&summary)?);
