@@ -213,6 +213,34 @@ async fn up_with_a_template_then_publish_shadow_and_logs_subcommands() {
     );
     running_agent.kill().await.unwrap();
 
+    // things list, shadow list, shadow delete (issue 18).
+    let things = run(state.path(), &["things", "list"]).await;
+    assert!(things.status.success(), "{things:?}");
+    let things: serde_json::Value = serde_json::from_str(&stdout(&things)).unwrap();
+    assert!(
+        things["things"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|thing| thing["thingName"] == "ratchet"),
+        "{things}"
+    );
+    let named = run(state.path(), &["shadow", "list", "ratchet"]).await;
+    assert!(named.status.success(), "{named:?}");
+    let named: serde_json::Value = serde_json::from_str(&stdout(&named)).unwrap();
+    assert!(
+        named["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|name| name == "connectivity"),
+        "{named}"
+    );
+    let deleted = run(state.path(), &["shadow", "delete", "ratchet"]).await;
+    assert!(deleted.status.success(), "{deleted:?}");
+    let gone = run(state.path(), &["shadow", "get", "ratchet"]).await;
+    assert!(!gone.status.success(), "the classic shadow is deleted");
+
     let pid = up.id().unwrap();
     let killed = std::process::Command::new("kill")
         .args(["-TERM", &pid.to_string()])

@@ -55,6 +55,9 @@ enum Command {
     /// Read or update a shadow of the running emulator (GetThingShadow / UpdateThingShadow over HTTP).
     #[command(subcommand)]
     Shadow(ShadowCommand),
+    /// The things of the running emulator (its control-plane API).
+    #[command(subcommand)]
+    Things(ThingsCommand),
     /// Read log groups of the running emulator (FilterLogEvents over HTTP).
     #[command(subcommand)]
     Logs(LogsCommand),
@@ -101,6 +104,26 @@ enum ShadowCommand {
         #[command(flatten)]
         endpoints: EndpointArgs,
     },
+    /// Delete a shadow (DeleteThingShadow); prints what AWS answers (the version deleted).
+    Delete {
+        thing: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        endpoints: EndpointArgs,
+    },
+    /// The thing's named shadows (ListNamedShadowsForThing).
+    List {
+        thing: String,
+        #[command(flatten)]
+        endpoints: EndpointArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum ThingsCommand {
+    /// Every thing of the running emulator with its attributes (ListThings, all pages).
+    List,
 }
 
 #[derive(Subcommand)]
@@ -289,6 +312,7 @@ async fn run() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Shadow(command) => shadow_command(command, &state_dir).await,
+        Command::Things(ThingsCommand::List) => list_things(&state_dir).await,
         Command::Logs(command) => logs_command(command, &state_dir).await,
         Command::Publish {
             topic,
@@ -590,6 +614,56 @@ fn print_response(response: &client::Response) -> anyhow::Result<()> {
     }
 }
 
+/// ListThings through every page, printed as one JSON document `{"things": [...]}`.
+async fn list_things(state_dir: &Path) -> anyhow::Result<()> {
+    let endpoints = running_endpoints(state_dir)?;
+    let Some(url) = endpoints.control_plane else {
+        bail!(
+            "this emulator's endpoints.json names no control plane (written by an older iot-emulator up)"
+        );
+    };
+    let mut things = Vec::new();
+    let mut next_token: Option<String> = None;
+    loop {
+        let mut path = "/things?maxResults=250".to_owned();
+        if let Some(token) = &next_token {
+            path.push_str(&format!("&nextToken={}", percent::url_component(token)));
+        }
+        let response = client::request("GET", &url, &path, &[], b"").await?;
+        if !response.is_success() {
+            return print_response(&response);
+        }
+        let page: serde_json::Value = serde_json::from_slice(&response.body)
+            .context("ListThings answered with something other than JSON")?;
+        if let Some(items) = page["things"].as_array() {
+            things.extend(items.iter().cloned());
+        }
+        match page["nextToken"].as_str() {
+            Some(token) if !token.is_empty() => next_token = Some(token.to_owned()),
+            _ => break,
+        }
+    }
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&serde_json::json!({ "things": things }))?
+    );
+    Ok(())
+}
+
+async fn list_named_shadows(
+    thing: &str,
+    endpoints: &EndpointArgs,
+    state_dir: &Path,
+) -> anyhow::Result<()> {
+    let url = endpoints.data_plane(state_dir)?;
+    let path = format!(
+        "/api/things/shadow/ListNamedShadowsForThing/{}",
+        percent::url_component(thing)
+    );
+    let response = client::request("GET", &url, &path, &[], b"").await?;
+    print_response(&response)
+}
+
 async fn shadow_command(command: ShadowCommand, state_dir: &Path) -> anyhow::Result<()> {
     let (method, thing, name, endpoints, body) = match command {
         ShadowCommand::Get {
@@ -603,6 +677,14 @@ async fn shadow_command(command: ShadowCommand, state_dir: &Path) -> anyhow::Res
             name,
             endpoints,
         } => ("POST", thing, name, endpoints, document.into_bytes()),
+        ShadowCommand::Delete {
+            thing,
+            name,
+            endpoints,
+        } => ("DELETE", thing, name, endpoints, Vec::new()),
+        ShadowCommand::List { thing, endpoints } => {
+            return list_named_shadows(&thing, &endpoints, state_dir).await;
+        }
     };
     let url = endpoints.data_plane(state_dir)?;
     let mut path = format!("/things/{}/shadow", percent::url_component(&thing));
