@@ -6,9 +6,19 @@ TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 BIN="$TARGET_DIR/debug"
 
 # One feature set for every binary, so `make demo`, `make up` and the README's target/debug/iot-emulator
-# commands share one build. Cargo's progress stays visible: a first build takes minutes.
+# commands share one build. Cargo's progress stays visible: a first build takes a minute or more.
 build_binaries() {
-  "$CARGO" build -p iot-emulator -p disconnect-recorder -p shadow-reconciler -p device-agent
+  "$CARGO" build -p iot-emulator -p disconnect-recorder -p shadow-reconciler -p device-agent &
+  local build=$! ticks=0
+  # Cargo prints a line when it starts a crate, not while one compiles (iot-emulator alone takes ~13 s in a
+  # debug build): a line every 8 s keeps the terminal from going silent for longer (issue 18).
+  while kill -0 "$build" 2>/dev/null; do
+    sleep 1
+    if (( ++ticks % 8 == 0 )) && kill -0 "$build" 2>/dev/null; then
+      echo "   ... still building (${ticks} s)"
+    fi
+  done
+  wait "$build"
 }
 
 # synthesize_template <dir>: the CDK app synthesized offline with placeholder Lambda assets (the template does
