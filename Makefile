@@ -9,7 +9,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 CARGO     ?= cargo
 FUNCTIONS := disconnect-recorder shadow-reconciler
 
-.PHONY: help setup setup-py setup-apt setup-node demo up test test-rust test-infra test-e2e synth-check fixtures lint fmt fuzz lambdas synth deploy agent-pi bench bench-init invoke-local clean
+.PHONY: help setup setup-py setup-apt setup-node demo up test test-rust test-infra test-e2e test-readme synth-check fixtures lint fmt fuzz lambdas synth deploy agent-pi bench bench-init invoke-local clean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -58,6 +58,7 @@ up: setup-node ## The emulator with the stack in the foreground, to explore (scr
 test: export IOT_PRESENCE_TEMPLATE = $(CURDIR)/$(SYNTH_TEMPLATE)
 test: setup test-infra ## Run every test (what CI runs)
 	$(MAKE) --no-print-directory test-rust
+	$(MAKE) --no-print-directory test-readme
 
 # Tests that need mosquitto or the AWS CLI skip (printing a SKIPPED line) where they are missing; CI sets
 # REQUIRE_TEST_TOOLS=1 so they fail instead. `cargo test --workspace` builds every package's binaries before it
@@ -102,6 +103,12 @@ fixtures: synth-check ## Refresh the committed copies of the synthesized templat
 
 # The binaries the system tests run as processes; cargo builds them only when it builds their packages.
 SYSTEM_TEST_BINARIES := disconnect-recorder shadow-reconciler device-agent iot-emulator
+# The README's "Play with it" blocks, run as written against `make up` with a fresh state directory (the runner's
+# own unit tests first: its expectations can fail). Needs the default ports free.
+test-readme: setup setup-node ## The README's "Play with it" blocks, as written (tools/run-readme.py)
+	python3 -m unittest tools/test_run_readme.py
+	CARGO="$(CARGO)" python3 tools/run-readme.py
+
 test-e2e: setup ## Only the system tests (tests/): emulator + real function binaries + real device-agent, AWS SDKs
 	$(CARGO) build --locked $(addprefix -p ,$(SYSTEM_TEST_BINARIES))
 	$(CARGO) test --locked -p system-tests

@@ -4,8 +4,9 @@
 #
 # Environment:
 #   CARGO_TARGET_DIR   where cargo builds (default: target)
-#   UP_STATE_DIR       the emulator's state directory (default: .iot-emulator, the CLI's default, so the
-#                      subcommands below need no --state-dir); kept between runs
+#   IOT_EMULATOR_STATE_DIR  the emulator's state directory (default: .iot-emulator); every `iot-emulator`
+#                      subcommand reads the same variable, so with it exported they need no --state-dir; kept
+#                      between runs
 #   DEMO_TEMPLATE      use this synthesized template instead of synthesizing one
 set -euo pipefail
 
@@ -13,7 +14,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 CARGO="${CARGO:-cargo}"
 source "$ROOT/scripts/stack.sh"
-STATE="${UP_STATE_DIR:-.iot-emulator}"
+STATE="${IOT_EMULATOR_STATE_DIR:-.iot-emulator}"
 
 echo "== building (emulator, functions, agent)"
 build_binaries

@@ -11,7 +11,7 @@ import os, pty, sys, time, signal, select
 cwd, state = sys.argv[1], sys.argv[2]
 pid, fd = pty.fork()
 if pid == 0:
-    os.chdir(cwd); os.environ["UP_STATE_DIR"] = state
+    os.chdir(cwd); os.environ["IOT_EMULATOR_STATE_DIR"] = state
     os.execvp("make", ["make", "up"])
 start = time.time(); last = start; longest = 0.0; buf = b""; ready = None
 while True:

@@ -23,6 +23,7 @@ use iot_emulator::cli::provision::{
     AGENT_CONFIG_FILE, AgentConfigInput, ProvisionOutcome, THERMAL_ZONE, agent_config_toml,
     provision_warnings, run_agent_command,
 };
+use iot_emulator::cli::subscribe::{self, SubscribeError, TailLine};
 use iot_emulator::identity::EmulatorCa;
 use iot_emulator::percent;
 use iot_emulator::registry::{self, CertificateStatus, Registry};
@@ -32,7 +33,12 @@ use iot_emulator::state_lock::StateLock;
 #[command(name = "iot-emulator", version, about = "A local AWS IoT Core")]
 struct Cli {
     /// Where the CA, the registry and provisioned devices live.
-    #[arg(long, global = true, default_value = ".iot-emulator")]
+    #[arg(
+        long,
+        global = true,
+        env = "IOT_EMULATOR_STATE_DIR",
+        default_value = ".iot-emulator"
+    )]
     state_dir: PathBuf,
     #[command(subcommand)]
     command: Command,
@@ -63,6 +69,24 @@ enum Command {
     Logs(LogsCommand),
     /// Print `export` lines that point the AWS CLI and SDKs at the running emulator: `eval "$(iot-emulator env)"`.
     Env,
+    /// Watch the messages on topics matching the filters, live, as a service identity (no device policy
+    /// applies): `time topic payload` per line. Follows the emulator across restarts.
+    Subscribe {
+        /// MQTT topic filters, e.g. 'data/#' '$aws/things/+/shadow/#' '$aws/events/#'.
+        #[arg(required = true)]
+        filters: Vec<String>,
+        /// Print each message as a JSON line (timestamp, topic, qos, retain, publisher, payload).
+        #[arg(long)]
+        json: bool,
+        /// Exit after this many messages.
+        #[arg(long)]
+        count: Option<u64>,
+        /// Exit after this many seconds (with status 0, whatever arrived).
+        #[arg(long)]
+        duration: Option<f64>,
+        #[command(flatten)]
+        endpoints: EndpointArgs,
+    },
     /// Publish a message through the running emulator's data-plane Publish API.
     Publish {
         topic: String,
@@ -140,6 +164,9 @@ enum LogsCommand {
         /// Print timestamps as milliseconds since the epoch (as FilterLogEvents answers) instead of RFC 3339 UTC.
         #[arg(long)]
         epoch_millis: bool,
+        /// Exit after this many events (with --follow: wait until there are that many).
+        #[arg(long)]
+        count: Option<u64>,
         #[command(flatten)]
         endpoints: EndpointArgs,
     },
@@ -314,6 +341,23 @@ async fn run() -> anyhow::Result<()> {
         Command::Shadow(command) => shadow_command(command, &state_dir).await,
         Command::Things(ThingsCommand::List) => list_things(&state_dir).await,
         Command::Logs(command) => logs_command(command, &state_dir).await,
+        Command::Subscribe {
+            filters,
+            json,
+            count,
+            duration,
+            endpoints,
+        } => {
+            let watch = subscribe(&filters, json, count, &endpoints, &state_dir);
+            match duration {
+                Some(seconds) => {
+                    let limit = Duration::try_from_secs_f64(seconds)
+                        .context("--duration must be a number of seconds")?;
+                    tokio::time::timeout(limit, watch).await.unwrap_or(Ok(()))
+                }
+                None => watch.await,
+            }
+        }
         Command::Publish {
             topic,
             payload,
@@ -701,8 +745,11 @@ async fn logs_command(command: LogsCommand, state_dir: &Path) -> anyhow::Result<
         stream,
         follow,
         epoch_millis,
+        count,
         endpoints,
     } = command;
+    let mut printed = 0;
+    let mut waiting_for_group = false;
     let mut url = endpoints.logs(state_dir)?;
     let mut client = LogsClient::new(url.clone());
     let mut tail = LogTail::new(group, stream);
@@ -723,6 +770,10 @@ async fn logs_command(command: LogsCommand, state_dir: &Path) -> anyhow::Result<
                         format_timestamp(event.timestamp)
                     };
                     println!("{time} {} {}", event.log_stream_name, event.message);
+                    printed += 1;
+                    if count.is_some_and(|count| printed >= count) {
+                        return Ok(());
+                    }
                 }
             }
             // The tail keeps its place, so after the wait it reads exactly what it has not printed yet.
@@ -746,12 +797,109 @@ async fn logs_command(command: LogsCommand, state_dir: &Path) -> anyhow::Result<
                 }
                 continue;
             }
+            // Followed before anything was logged there (the function writes it on its first record).
+            Err(error) if follow && error.is_not_found() => {
+                if !waiting_for_group {
+                    eprintln!(
+                        "iot-emulator: nothing logged there yet (the log group or stream does not exist); \
+                         waiting for its first event"
+                    );
+                    waiting_for_group = true;
+                }
+            }
             Err(error) => return Err(error.into()),
         }
         if !follow {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+async fn subscribe(
+    filters: &[String],
+    json: bool,
+    count: Option<u64>,
+    endpoints: &EndpointArgs,
+    state_dir: &Path,
+) -> anyhow::Result<()> {
+    let mut url = endpoints.data_plane(state_dir)?;
+    let mut backoff = RetryBackoff::new();
+    let mut seen = 0;
+    let mut reported_dropped = 0;
+    let mut away = false;
+    if count == Some(0) {
+        return Ok(());
+    }
+    loop {
+        let outcome = async {
+            let mut tail = subscribe::open(&url, filters).await?;
+            eprintln!(
+                "iot-emulator: subscribed to {} at {url} (Ctrl-C stops)",
+                filters.join(" ")
+            );
+            backoff.reset();
+            away = false;
+            while let Some(line) = tail.next().await? {
+                match line {
+                    TailLine::Message(message) => {
+                        if json {
+                            println!("{}", serde_json::to_string(&message)?);
+                        } else {
+                            println!("{}", subscribe::format_message(&message));
+                        }
+                        seen += 1;
+                        if count.is_some_and(|count| seen >= count) {
+                            return Ok(true);
+                        }
+                    }
+                    TailLine::Dropped(total) => {
+                        eprintln!(
+                            "warning: {} messages missed: this watcher fell behind the traffic (its queue holds 1,000)",
+                            total.saturating_sub(reported_dropped)
+                        );
+                        reported_dropped = total;
+                    }
+                    TailLine::Heartbeat => {}
+                }
+            }
+            // The emulator ended the stream: it is shutting down.
+            Ok::<bool, anyhow::Error>(false)
+        }
+        .await;
+        match outcome {
+            Ok(true) => return Ok(()),
+            Ok(false) => {
+                eprintln!(
+                    "warning: the emulator at {url} stopped; subscribing again once it is back \
+                     (what is published meanwhile is not seen)"
+                );
+                away = true;
+            }
+            Err(error)
+                if error
+                    .downcast_ref::<SubscribeError>()
+                    .is_some_and(SubscribeError::is_unreachable) =>
+            {
+                if !away {
+                    eprintln!(
+                        "warning: {error}; retrying (every {}-{} s) until it is back",
+                        RetryBackoff::FIRST.as_secs(),
+                        RetryBackoff::MAX.as_secs()
+                    );
+                    away = true;
+                }
+            }
+            Err(error) => return Err(error),
+        }
+        reported_dropped = 0;
+        tokio::time::sleep(backoff.next_wait()).await;
+        // A restarted `up` may listen on other ports (port 0); its endpoints file says where.
+        if endpoints.data_plane_url.is_none()
+            && let Ok(current) = Endpoints::read(state_dir)
+        {
+            url = current.data_plane;
+        }
     }
 }
 

@@ -1,5 +1,5 @@
 //! The `iot-emulator` binary on a newcomer's path (issue 18): what it prints when something goes wrong or is
-//! missing, `logs tail`, `env`.
+//! missing, `logs tail`, `subscribe`, `env`.
 
 mod http_support;
 mod tool_support;
@@ -416,4 +416,134 @@ async fn env_exports_the_running_emulators_endpoints_and_the_aws_cli_works_with_
         );
     }
     up.kill().await.unwrap();
+}
+
+async fn http_publish(data_plane: &str, topic: &str, payload: &str, retain: bool) {
+    let path = format!(
+        "/topics/{}?qos=1&retain={retain}",
+        iot_emulator::percent::url_component(topic)
+    );
+    let response =
+        iot_emulator::cli::client::request("POST", data_plane, &path, &[], payload.as_bytes())
+            .await
+            .unwrap();
+    assert!(response.is_success(), "{response:?}");
+}
+
+fn subscriber(state: &std::path::Path, args: &[&str]) -> tokio::process::Child {
+    emulator()
+        .arg("--state-dir")
+        .arg(state)
+        .arg("subscribe")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribe_tails_the_traffic_retained_first_and_survives_a_restart() {
+    let state = tempfile::tempdir().unwrap();
+    let mut up = spawn_up(state.path(), &[]);
+    let mut up_stdout = BufReader::new(up.stdout.take().unwrap()).lines();
+    line_containing(&mut up_stdout, "endpoints file").await;
+    let data_plane = iot_emulator::cli::endpoints::Endpoints::read(state.path())
+        .unwrap()
+        .data_plane;
+    let data_plane_port = data_plane.rsplit(':').next().unwrap().to_owned();
+    http_publish(&data_plane, "status/pi-01", r#"{"up":true}"#, true).await;
+
+    let mut watch = subscriber(
+        state.path(),
+        &["data/+/temperature", "status/pi-01", "--json"],
+    );
+    let mut printed = BufReader::new(watch.stdout.take().unwrap()).lines();
+    let mut notes = BufReader::new(watch.stderr.take().unwrap()).lines();
+    line_containing(&mut notes, "subscribed to").await;
+    // The retained message of a filter without wildcards comes first, as for an MQTT subscriber.
+    let retained: serde_json::Value =
+        serde_json::from_str(&line_containing(&mut printed, "status/pi-01").await).unwrap();
+    assert_eq!(retained["retain"], true);
+    assert_eq!(retained["payload"], r#"{"up":true}"#);
+    assert_eq!(
+        retained["publisher"],
+        serde_json::json!({"service": "data-plane"})
+    );
+
+    http_publish(&data_plane, "other/topic", "not watched", false).await;
+    http_publish(
+        &data_plane,
+        "data/pi-01/temperature",
+        "{\"temp\":41.2}",
+        false,
+    )
+    .await;
+    let line: serde_json::Value =
+        serde_json::from_str(&line_containing(&mut printed, "temperature").await).unwrap();
+    assert_eq!(line["topic"], "data/pi-01/temperature");
+    assert_eq!(line["qos"], 1);
+    assert_eq!(line["payload"], "{\"temp\":41.2}");
+
+    // The emulator restarts on the same data-plane port: the tail says so and goes on.
+    interrupt(up).await;
+    line_containing(&mut notes, "stopped; subscribing again").await;
+    let mut again = emulator()
+        .arg("--state-dir")
+        .arg(state.path())
+        .args(["up", "--mqtt-port", "0", "--control-plane-port", "0"])
+        .args(["--data-plane-port", &data_plane_port, "--logs-port", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut again_stdout = BufReader::new(again.stdout.take().unwrap()).lines();
+    line_containing(&mut again_stdout, "endpoints file").await;
+    line_containing(&mut notes, "subscribed to").await;
+    http_publish(&data_plane, "data/pi-02/temperature", "after", false).await;
+    let next = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let line = printed.next_line().await.unwrap().unwrap();
+            if !line.contains("status/pi-01") {
+                return line;
+            }
+        }
+    })
+    .await
+    .expect("a message published after the restart");
+    assert!(next.contains("data/pi-02/temperature"), "{next}");
+    watch.kill().await.unwrap();
+
+    // The human format, --count and --duration end it with status 0; a bad filter is a one-line error.
+    let counted = subscriber(state.path(), &["data/#", "--count", "1"]);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    http_publish(&data_plane, "data/pi-03/vibration", "a\nb", false).await;
+    let counted = tokio::time::timeout(Duration::from_secs(10), counted.wait_with_output())
+        .await
+        .expect("--count 1 exits after one message")
+        .unwrap();
+    assert!(counted.status.success(), "{counted:?}");
+    let text = String::from_utf8(counted.stdout).unwrap();
+    let (time, rest) = text.trim_end().split_once(' ').unwrap();
+    assert_eq!(rest, "data/pi-03/vibration a\\nb");
+    assert_eq!(time.len(), "2026-12-02T16:51:42.123Z".len(), "{text}");
+    let quiet = subscriber(state.path(), &["nothing/here", "--duration", "0.5"])
+        .wait_with_output()
+        .await
+        .unwrap();
+    assert!(
+        quiet.status.success() && quiet.stdout.is_empty(),
+        "{quiet:?}"
+    );
+    let invalid = subscriber(state.path(), &["data/#/x"])
+        .wait_with_output()
+        .await
+        .unwrap();
+    assert_eq!(invalid.status.code(), Some(1), "{invalid:?}");
+    let message = stderr(&invalid);
+    assert!(
+        message.starts_with("error: HTTP 400") && message.lines().count() == 1,
+        "{message}"
+    );
+    again.kill().await.unwrap();
 }

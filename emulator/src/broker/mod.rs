@@ -14,6 +14,7 @@ mod internal;
 mod journal;
 mod lifecycle;
 mod message;
+mod observer;
 mod router;
 mod services;
 mod session;
@@ -41,6 +42,7 @@ pub use connections::{
 pub use internal::{Admission, Backlog, ConsumerTask, InternalReceiver, drain_consumers};
 pub use journal::JournalError;
 pub use message::{Message, Origin, Qos};
+pub use observer::{Observation, ObserverBound};
 pub use services::ServicePublisher;
 pub use topics::{TopicError, check_client_topic_name};
 
@@ -74,6 +76,10 @@ pub enum BrokerError {
     Throttled,
     #[error(transparent)]
     Journal(#[from] JournalError),
+    #[error("{0} observers are already watching; close one first")]
+    TooManyObservers(usize),
+    #[error("an observation needs at least one topic filter")]
+    NoFilters,
 }
 
 /// State shared by the accept loop, every session and the in-process API.
@@ -170,6 +176,33 @@ impl Broker {
     pub fn subscribe_internal(&self, filter: &str) -> Result<InternalReceiver, BrokerError> {
         iot_sql::validate_topic_filter(filter).map_err(TopicError::from)?;
         Ok(self.shared.router.subscribe_internal(filter))
+    }
+
+    /// Watches every message on a topic matching one of `filters` as a service identity, like the AWS console's
+    /// MQTT test client: no policy applies, Basic Ingest is not seen, retained messages of filters without
+    /// wildcards come first. Lossy by design ([`observer`]): a watcher that does not keep up misses messages
+    /// (counted), publishers never wait for it. Dropping the [`Observation`] ends it.
+    pub fn observe(
+        &self,
+        filters: &[String],
+        bound: ObserverBound,
+    ) -> Result<Observation, BrokerError> {
+        if filters.is_empty() {
+            return Err(BrokerError::NoFilters);
+        }
+        for filter in filters {
+            iot_sql::validate_topic_filter(filter).map_err(TopicError::from)?;
+        }
+        if self.shared.is_shut_down.load(Ordering::Acquire) {
+            return Err(BrokerError::ShutDown);
+        }
+        let mut unique = filters.to_vec();
+        unique.sort();
+        unique.dedup();
+        self.shared
+            .router
+            .observe(unique, bound)
+            .ok_or(BrokerError::TooManyObservers(router::MAX_OBSERVERS))
     }
 
     /// Publishes as an in-process service (no policy check; `iot:Receive` still applies to each device that gets

@@ -19,6 +19,7 @@ use super::connections::{
 use super::internal::{Admission, InternalReceiver, InternalSubscription, QueueBound, Saturated};
 use super::journal::{self, Journal, JournalError, Record, StoredMessage, StoredSession};
 use super::message::{Message, Qos};
+use super::observer::{Observation, ObserverBound, ObserverSubscription};
 
 /// What the router (or the broker's API) asks a live session to do.
 #[derive(Debug)]
@@ -132,6 +133,8 @@ struct RouterState {
     /// The keys of `by_filter` that contain wildcards; the others are looked up by topic directly.
     wildcard_filters: HashSet<String>,
     internal: Vec<InternalSubscription>,
+    /// Watchers of the traffic (`iot-emulator subscribe`, the console): lossy, never refuse a publish.
+    observers: Vec<ObserverSubscription>,
     /// Ordered by topic, so ListRetainedMessages pages with a topic as its token.
     retained: BTreeMap<String, Arc<Message>>,
     departures: Departures,
@@ -172,6 +175,10 @@ pub(crate) enum SubscribeRefusal {
     /// The session is gone (taken over meanwhile).
     NoSession,
 }
+
+/// How many observers may watch at once; one more is refused, so watchers cannot multiply the work of every
+/// publish without bound.
+pub(crate) const MAX_OBSERVERS: usize = 64;
 
 #[derive(Debug)]
 pub(crate) struct Router {
@@ -538,10 +545,37 @@ impl Router {
         receiver
     }
 
-    /// Ends every in-process subscription: each receiver still gets what was queued, then `None`. Called
-    /// once the broker has stopped taking messages, so the services drain and stop in order.
+    /// Ends every in-process subscription and observer: each receiver still gets what was queued, then
+    /// `None`. Called once the broker has stopped taking messages, so the services drain and stop in order.
     pub(crate) fn close_internal(&self) {
-        self.lock().internal.clear();
+        let mut state = self.lock();
+        state.internal.clear();
+        state.observers.clear();
+    }
+
+    /// A new observer of every message matching one of `filters` (already validated), see
+    /// [`super::observer`]. Its queue starts with the retained message of each filter without wildcards, as a
+    /// SUBSCRIBE would (reference 6.3). `None` when [`MAX_OBSERVERS`] are already watching.
+    pub(crate) fn observe(
+        &self,
+        filters: Vec<String>,
+        bound: ObserverBound,
+    ) -> Option<Observation> {
+        let mut state = self.lock();
+        state.observers.retain(|observer| !observer.is_closed());
+        if state.observers.len() >= MAX_OBSERVERS {
+            return None;
+        }
+        let (observer, observation) = ObserverSubscription::new(filters, bound);
+        for filter in observer.filters() {
+            if !has_wildcards(filter)
+                && let Some(message) = state.retained.get(filter)
+            {
+                observer.offer(message);
+            }
+        }
+        state.observers.push(observer);
+        Some(observation)
     }
 
     /// Stores or clears the retained message (reference 6.3) and delivers `message` to every matching
@@ -608,6 +642,12 @@ impl Router {
         }
         if is_basic_ingest(topic) {
             return Ok(());
+        }
+        state.observers.retain(|observer| !observer.is_closed());
+        for observer in &state.observers {
+            if observer.matches(topic) {
+                observer.offer(&message);
+            }
         }
 
         // One delivery per client, at the highest QoS among its matching filters.

@@ -53,33 +53,7 @@ pub async fn request(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Result<Response, ClientError> {
-    let authority = base_url
-        .strip_prefix("http://")
-        .map(|rest| rest.trim_end_matches('/'))
-        .filter(|authority| !authority.is_empty() && !authority.contains('/'))
-        .ok_or_else(|| ClientError::Url(base_url.to_owned()))?;
-    let mut builder = hyper::Request::builder()
-        .method(method)
-        .uri(format!("http://{authority}{path_and_query}"));
-    for (name, value) in headers {
-        builder = builder.header(*name, *value);
-    }
-    let request = builder
-        .body(Full::new(Bytes::copy_from_slice(body)))
-        .map_err(|source| ClientError::Request {
-            url: base_url.to_owned(),
-            source,
-        })?;
-    let client = Client::builder(TokioExecutor::new())
-        .pool_max_idle_per_host(0)
-        .build_http();
-    let response = client
-        .request(request)
-        .await
-        .map_err(|source| ClientError::Connect {
-            url: base_url.to_owned(),
-            source,
-        })?;
+    let response = send(method, base_url, path_and_query, headers, body).await?;
     let status = response.status().as_u16();
     let error_type = response
         .headers()
@@ -101,6 +75,97 @@ pub async fn request(
         error_type,
         body,
     })
+}
+
+/// A response whose body is read as it arrives (the live tail of `subscribe`).
+#[derive(Debug)]
+pub struct StreamingResponse {
+    pub status: u16,
+    url: String,
+    body: hyper::body::Incoming,
+}
+
+impl StreamingResponse {
+    /// The next piece of the body; `None` once the server ended it.
+    pub async fn next_chunk(&mut self) -> Result<Option<Bytes>, ClientError> {
+        loop {
+            match self.body.frame().await {
+                None => return Ok(None),
+                Some(Err(source)) => {
+                    return Err(ClientError::Response {
+                        url: self.url.clone(),
+                        source,
+                    });
+                }
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        return Ok(Some(data));
+                    }
+                }
+            }
+        }
+    }
+
+    /// The rest of the body, for an error answer.
+    pub async fn rest(self) -> Result<Vec<u8>, ClientError> {
+        let url = self.url;
+        Ok(self
+            .body
+            .collect()
+            .await
+            .map_err(|source| ClientError::Response { url, source })?
+            .to_bytes()
+            .to_vec())
+    }
+}
+
+/// `GET base_url + path_and_query`, answering as soon as the response head arrives.
+pub async fn get_streaming(
+    base_url: &str,
+    path_and_query: &str,
+) -> Result<StreamingResponse, ClientError> {
+    let response = send("GET", base_url, path_and_query, &[], b"").await?;
+    Ok(StreamingResponse {
+        status: response.status().as_u16(),
+        url: base_url.to_owned(),
+        body: response.into_body(),
+    })
+}
+
+async fn send(
+    method: &str,
+    base_url: &str,
+    path_and_query: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<hyper::Response<hyper::body::Incoming>, ClientError> {
+    let authority = base_url
+        .strip_prefix("http://")
+        .map(|rest| rest.trim_end_matches('/'))
+        .filter(|authority| !authority.is_empty() && !authority.contains('/'))
+        .ok_or_else(|| ClientError::Url(base_url.to_owned()))?;
+    let mut builder = hyper::Request::builder()
+        .method(method)
+        .uri(format!("http://{authority}{path_and_query}"));
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    let request = builder
+        .body(Full::new(Bytes::copy_from_slice(body)))
+        .map_err(|source| ClientError::Request {
+            url: base_url.to_owned(),
+            source,
+        })?;
+    let client = Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(0)
+        .build_http();
+    client
+        .request(request)
+        .await
+        .map_err(|source| ClientError::Connect {
+            url: base_url.to_owned(),
+            source,
+        })
 }
 
 #[cfg(test)]

@@ -55,6 +55,19 @@ impl LogsClientError {
             LogsClientError::Http(ClientError::Connect { .. } | ClientError::Response { .. })
         )
     }
+
+    /// The log group or stream does not exist (yet): a follow waits for it, as `tail -F` waits for a file.
+    pub fn is_not_found(&self) -> bool {
+        match self {
+            LogsClientError::Status { status: 400, body } => {
+                serde_json::from_str::<serde_json::Value>(body)
+                    .ok()
+                    .and_then(|error| error.get("__type")?.as_str().map(str::to_owned))
+                    .is_some_and(|kind| kind.ends_with("ResourceNotFoundException"))
+            }
+            _ => false,
+        }
+    }
 }
 
 /// `timestamp` (milliseconds since the epoch) as RFC 3339 UTC with milliseconds, `2026-12-02T16:51:42.123Z`;
@@ -235,6 +248,26 @@ fn event_key(event: &FilteredLogEvent) -> (String, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_group_or_stream_is_told_from_other_refusals() {
+        let missing = LogsClientError::Status {
+            status: 400,
+            body: r#"{"__type":"ResourceNotFoundException","message":"The specified log stream does not exist."}"#
+                .into(),
+        };
+        assert!(missing.is_not_found() && !missing.is_unreachable());
+        let invalid = LogsClientError::Status {
+            status: 400,
+            body: r#"{"__type":"InvalidParameterException","message":"bad"}"#.into(),
+        };
+        assert!(!invalid.is_not_found());
+        let unreadable = LogsClientError::Status {
+            status: 400,
+            body: "ResourceNotFoundException".into(),
+        };
+        assert!(!unreadable.is_not_found());
+    }
     use crate::logs::InputLogEvent;
 
     /// A store whose pages hold one event, so every read follows `nextToken`.

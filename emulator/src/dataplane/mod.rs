@@ -4,10 +4,11 @@
 //! [`ShadowService`]), Publish (through the broker's [`Publisher`]), and GetRetainedMessage,
 //! ListRetainedMessages, GetConnection, DeleteConnection, ListSubscriptions and SendDirectMessage (read from
 //! and acting on the broker's sessions, [`DataPlane::with_broker`]). Requests are not authenticated: SigV4
-//! signatures are accepted unchecked.
+//! signatures are accepted unchecked. One path is the emulator's own: the live tail of [`observe`].
 
 mod connections;
 pub(crate) mod error;
+pub mod observe;
 mod paging;
 mod publish;
 mod retained;
@@ -108,6 +109,10 @@ impl DataPlane {
             .route(
                 "/connections/{client_id}/messages",
                 post(connections::send_direct_message).fallback(shadow::method_not_allowed),
+            )
+            .route(
+                observe::SUBSCRIBE_PATH,
+                get(observe::subscribe).fallback(shadow::method_not_allowed),
             )
             .fallback(|| async {
                 DataPlaneError::not_found("No such data-plane resource").into_response()
