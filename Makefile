@@ -9,7 +9,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 CARGO     ?= cargo
 FUNCTIONS := disconnect-recorder shadow-reconciler
 
-.PHONY: help setup setup-py setup-apt setup-node demo up test test-rust test-infra test-e2e test-readme synth-check fixtures lint fmt fuzz lambdas synth deploy agent-pi bench bench-init invoke-local clean
+.PHONY: help setup setup-py setup-apt setup-node demo up test test-rust test-infra test-e2e test-readme test-ops redrive synth-check fixtures lint fmt fuzz lambdas synth deploy agent-pi bench bench-init invoke-local clean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -59,6 +59,7 @@ test: export IOT_PRESENCE_TEMPLATE = $(CURDIR)/$(SYNTH_TEMPLATE)
 test: setup test-infra ## Run every test (what CI runs)
 	$(MAKE) --no-print-directory test-rust
 	$(MAKE) --no-print-directory test-readme
+	$(MAKE) --no-print-directory test-ops
 
 # Tests that need mosquitto or the AWS CLI skip (printing a SKIPPED line) where they are missing; CI sets
 # REQUIRE_TEST_TOOLS=1 so they fail instead. `cargo test --workspace` builds every package's binaries before it
@@ -109,6 +110,10 @@ test-readme: setup setup-node ## The README's "Play with it" blocks, as written 
 	python3 -m unittest tools/test_run_readme.py
 	CARGO="$(CARGO)" python3 tools/run-readme.py
 
+# The operator scripts against a moto server with the real AWS CLI (no AWS account).
+test-ops: setup ## The operator scripts (make redrive) against a local moto server
+	$(VENV)/bin/python -m unittest tools/test_redrive.py
+
 test-e2e: setup ## Only the system tests (tests/): emulator + real function binaries + real device-agent, AWS SDKs
 	$(CARGO) build --locked $(addprefix -p ,$(SYSTEM_TEST_BINARIES))
 	$(CARGO) test --locked -p system-tests
@@ -136,6 +141,11 @@ synth: setup-node ## Synthesize the CDK template (offline) into infra/cdk.out; n
 
 deploy: lambdas setup-node ## Deploy the stack with `cdk deploy` (needs AWS credentials and a bootstrapped account)
 	cd infra && npm run deploy
+
+# On AWS, after the cause of the failures is fixed: enables each function's redrive mapping, waits until its
+# failed-events queue is empty (or stops shrinking) and disables it again (docs/deploy.md, "Operating it").
+redrive: ## Replay the failed-events queues on AWS (FUNCTIONS=... to pick; needs AWS credentials)
+	FUNCTIONS="$(FUNCTIONS)" scripts/redrive.sh
 
 # Raspberry Pi OS 64-bit (Bookworm, glibc 2.36) and 32-bit Pi 2/3/4 (Bullseye or later, glibc 2.31).
 PI_TARGETS := aarch64-unknown-linux-gnu.2.36 armv7-unknown-linux-gnueabihf.2.31

@@ -3,8 +3,8 @@ import { Construct } from 'constructs';
 import { type PresenceConfig, readPresenceConfig } from './config';
 import { DevicePolicy } from './device-policy';
 import { DeviceThings } from './device-things';
-import { DISCONNECT_RECORDER, PresenceFunctions, SHADOW_RECONCILER } from './presence-functions';
-import { PresenceMonitoring } from './presence-monitoring';
+import { PresenceFunctions } from './presence-functions';
+import { PresenceMonitoring, lambdaId } from './presence-monitoring';
 import { PresenceRules } from './presence-rules';
 
 export interface IotPresenceStackProps extends StackProps {
@@ -39,9 +39,8 @@ export class IotPresenceStack extends Stack {
 
     // Who is told when any of the above fails, and the dashboard an operator opens then.
     const monitoring = new PresenceMonitoring(this, 'Monitoring', {
-      functions: { [DISCONNECT_RECORDER]: functions.disconnectRecorder, [SHADOW_RECONCILER]: functions.shadowReconciler },
+      functions: functions.all,
       ruleErrorLogGroup: rules.errorLogGroup,
-      failedEventsQueue: functions.failedEventsQueue,
       alarmEmail: config.alarmEmail,
       disconnectStorm: config.disconnectStorm,
     });
@@ -49,9 +48,12 @@ export class IotPresenceStack extends Stack {
     this.output('DevicePolicyName', devicePolicy.policyName, 'IoT policy to attach to each device certificate');
     this.output('DisconnectLogGroupName', functions.disconnectLogGroup.logGroupName, 'Disconnect records');
     this.output('RuleErrorLogGroupName', rules.errorLogGroup.logGroupName, 'IoT rule error action output');
-    this.output('DisconnectRecorderFunctionName', functions.disconnectRecorder.functionName, 'cargo lambda deploy target');
-    this.output('ShadowReconcilerFunctionName', functions.shadowReconciler.functionName, 'cargo lambda deploy target');
-    this.output('FailedEventsQueueUrl', functions.failedEventsQueue.queueUrl, 'Events that failed after Lambda async retries');
+    for (const [name, fn] of Object.entries(functions.all)) {
+      const id = lambdaId(name);
+      this.output(`${id}FunctionName`, fn.function.functionName, 'cargo lambda deploy target');
+      this.output(`${id}FailedEventsQueueUrl`, fn.failedEventsQueue.queueUrl, `${name}: events that failed after Lambda async retries`);
+      this.output(`${id}RedriveMappingId`, fn.redriveMappingId, `${name}: the disabled SQS event source mapping that replays them (make redrive)`);
+    }
     this.output('AlarmTopicArn', monitoring.alarmTopic.topicArn, 'SNS topic of every alarm: subscribe to be told');
     this.output('DashboardName', monitoring.dashboard.dashboardName, 'CloudWatch dashboard of the presence system');
     for (const [name, rule] of Object.entries(rules.rules)) {

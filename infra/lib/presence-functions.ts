@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy, aws_iam as iam, aws_lambda as lambda, aws_logs as logs, aws_sqs as sqs } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, aws_iam as iam, aws_lambda as lambda, aws_logs as logs } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { iotArn } from './iot-arns';
 import { RustFunction } from './rust-function';
@@ -16,14 +16,15 @@ export interface PresenceFunctionsProps {
 }
 
 /**
- * The two Rust Lambdas and what they write to: the disconnect records log group, and the queue that keeps
- * events whose invocations failed after Lambda's async retries.
+ * The two Rust Lambdas and what they write to: the disconnect records log group, and for each function the
+ * queue that keeps events whose invocations failed after Lambda's async retries, with its redrive mapping.
  */
 export class PresenceFunctions extends Construct {
   readonly disconnectRecorder: lambda.Function;
   readonly shadowReconciler: lambda.Function;
   readonly disconnectLogGroup: logs.LogGroup;
-  readonly failedEventsQueue: sqs.Queue;
+  /** Each function with its failed-events queue and redrive mapping, by function name. */
+  readonly all: Record<string, RustFunction>;
 
   constructor(scope: Construct, id: string, props: PresenceFunctionsProps) {
     super(scope, id);
@@ -35,19 +36,12 @@ export class PresenceFunctions extends Construct {
       removalPolicy: RemovalPolicy.RETAIN,
     });
 
-    // One queue for both functions: each message's requestContext.functionArn says which one failed.
-    this.failedEventsQueue = new sqs.Queue(this, 'FailedEventsQueue', {
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      retentionPeriod: Duration.days(14),
-    });
-
     const recorder = new RustFunction(this, 'DisconnectRecorder', {
       functionName: DISCONNECT_RECORDER,
       description: 'Last Will + lifecycle events -> disconnect records in CloudWatch Logs',
       lambdaAssetsDir: props.lambdaAssetsDir,
       timeout: Duration.seconds(10),
       environment: { DISCONNECT_LOG_GROUP: DISCONNECT_LOG_GROUP_NAME },
-      failedEventsQueue: this.failedEventsQueue,
     });
     // Contract: logs:CreateLogStream/PutLogEvents on its log group only. The group ARN ends in `:*`,
     // which covers the group's streams (`...:log-group:<name>:log-stream:<thing>`) and nothing else.
@@ -67,7 +61,6 @@ export class PresenceFunctions extends Construct {
       // Each event may re-read and retry a shadow update after a version conflict (409).
       timeout: Duration.seconds(30),
       environment: { CONNECTIVITY_SHADOW_NAME },
-      failedEventsQueue: this.failedEventsQueue,
     });
     // Contract: shadow reads and writes on things only (classic and named shadows share the thing ARN).
     reconciler.role.addToPolicy(
@@ -78,5 +71,6 @@ export class PresenceFunctions extends Construct {
       }),
     );
     this.shadowReconciler = reconciler.function;
+    this.all = { [DISCONNECT_RECORDER]: recorder, [SHADOW_RECONCILER]: reconciler };
   }
 }

@@ -4,14 +4,13 @@ import {
   Fn,
   aws_cloudwatch as cloudwatch,
   aws_cloudwatch_actions as actions,
-  aws_lambda as lambda,
   aws_logs as logs,
   aws_sns as sns,
   aws_sns_subscriptions as subscriptions,
-  aws_sqs as sqs,
 } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import type { DisconnectStormAlarm } from './config';
+import type { RustFunction } from './rust-function';
 
 /** The disconnect records' Embedded Metric Format namespace and metric (crates/iot-events, record.rs). */
 export const EMF_NAMESPACE = 'IotPresence';
@@ -23,9 +22,9 @@ export const RULE_ERRORS_METRIC = 'RuleErrors';
 const WINDOW = Duration.minutes(5);
 
 export interface PresenceMonitoringProps {
-  readonly functions: Record<string, lambda.IFunction>;
+  /** Each function with its failed-events queue, by function name. */
+  readonly functions: Record<string, RustFunction>;
   readonly ruleErrorLogGroup: logs.ILogGroup;
-  readonly failedEventsQueue: sqs.IQueue;
   readonly alarmEmail?: string;
   readonly disconnectStorm: DisconnectStormAlarm;
 }
@@ -72,29 +71,31 @@ export class PresenceMonitoring extends Construct {
         'in that log are not retried by IoT.',
     });
 
-    const queueDepth = props.failedEventsQueue.metricApproximateNumberOfMessagesVisible({
-      statistic: cloudwatch.Stats.MAXIMUM,
-      period: WINDOW,
-    });
-    this.alarm('FailedEvents', {
-      metric: queueDepth,
-      threshold: 1,
-      description:
-        'Events whose Lambda invocations failed after every async retry are waiting in the failed-events queue ' +
-        '(kept 14 days, then lost). What to do: read one (`aws sqs receive-message --queue-url <FailedEventsQueueUrl> ' +
-        '--visibility-timeout 0`): requestContext.functionArn names the function, responsePayload its error. ' +
-        'Fix the cause, then replay the queue (docs/deploy.md, "Operating it").',
-    });
-
-    for (const [name, fn] of Object.entries(props.functions)) {
+    const queueDepths: cloudwatch.IMetric[] = [];
+    for (const [name, { function: fn, failedEventsQueue }] of Object.entries(props.functions)) {
       const logId = lambdaId(name);
+      const queueDepth = failedEventsQueue.metricApproximateNumberOfMessagesVisible({
+        statistic: cloudwatch.Stats.MAXIMUM,
+        period: WINDOW,
+      });
+      queueDepths.push(queueDepth.with({ label: `${name} failed events (max)` }));
+      this.alarm(`${logId}FailedEvents`, {
+        metric: queueDepth,
+        threshold: 1,
+        description:
+          `Events whose ${name} invocations failed after every async retry are waiting in its failed-events queue ` +
+          `(output ${logId}FailedEventsQueueUrl; kept 14 days, then lost). What to do: read one (\`aws sqs ` +
+          `receive-message --queue-url <${logId}FailedEventsQueueUrl> --visibility-timeout 0\`): responsePayload ` +
+          `is the error, requestPayload the event. Fix the cause, then replay the queue: \`make redrive ` +
+          `FUNCTIONS=${name}\` (docs/deploy.md, "Operating it").`,
+      });
       this.alarm(`${logId}Errors`, {
         metric: fn.metricErrors({ statistic: cloudwatch.Stats.SUM, period: WINDOW }),
         threshold: 1,
         description:
           `${name} returned errors. Lambda retries each event twice, then sends it to the failed-events queue. ` +
           `What to do: read /aws/lambda/${name} for the error, fix it (or roll back with \`cargo lambda deploy\`), ` +
-          'and watch the FailedEvents alarm for what needs replaying.',
+          `and watch the ${logId}FailedEvents alarm for what needs replaying.`,
       });
       this.alarm(`${logId}Throttles`, {
         metric: fn.metricThrottles({ statistic: cloudwatch.Stats.SUM, period: WINDOW }),
@@ -137,10 +138,10 @@ export class PresenceMonitoring extends Construct {
         title: 'Rule errors and failed events',
         width: 12,
         left: [ruleErrors.with({ label: 'rule errors (sum)' })],
-        right: [queueDepth.with({ label: 'failed-events queue depth (max)' })],
+        right: queueDepths,
       }),
     );
-    const functions = Object.entries(props.functions);
+    const functions = Object.entries(props.functions).map(([name, rust]) => [name, rust.function] as const);
     this.dashboard.addWidgets(
       new cloudwatch.GraphWidget({
         title: 'Invocations and errors',
@@ -207,8 +208,8 @@ export class PresenceMonitoring extends Construct {
   }
 }
 
-/** `disconnect-recorder` -> `DisconnectRecorder`, for construct ids. */
-function lambdaId(functionName: string): string {
+/** `disconnect-recorder` -> `DisconnectRecorder`, for construct and output ids. */
+export function lambdaId(functionName: string): string {
   return functionName
     .split('-')
     .map((part) => part.charAt(0).toUpperCase() + part.slice(1))

@@ -6,6 +6,7 @@ import {
   aws_iam as iam,
   aws_lambda as lambda,
   aws_lambda_destinations as destinations,
+  aws_lambda_event_sources as sources,
   aws_logs as logs,
   aws_sqs as sqs,
 } from 'aws-cdk-lib';
@@ -22,9 +23,12 @@ export interface RustFunctionProps {
   readonly lambdaAssetsDir: string;
   readonly timeout: Duration;
   readonly environment: Record<string, string>;
-  /** Where events go after the async retries are spent (reference 5.4: IoT invokes asynchronously). */
-  readonly failedEventsQueue: sqs.IQueue;
 }
+
+/** How many failed-event records one redrive invocation replays: Lambda's SQS default batch. */
+export const REDRIVE_BATCH_SIZE = 10;
+/** At most this many redrive invocations at once (SQS event sources' minimum), so a replay cannot starve live events. */
+export const REDRIVE_MAX_CONCURRENCY = 2;
 
 export class LambdaAssetsMissingError extends Error {
   constructor(message: string) {
@@ -36,13 +40,23 @@ export class LambdaAssetsMissingError extends Error {
 /**
  * One Rust Lambda built by cargo-lambda: `provided.al2023` on arm64, with its own log group (retention set),
  * its own role that can only write that log group (callers add their contract permissions), and an async
- * invoke config whose failures land in a queue. IoT's error action only covers failures to *invoke*
- * (reference 5.4); errors inside the function are retried by Lambda and then kept in the queue, never lost.
+ * invoke config whose failures land in the function's own failed-events queue. IoT's error action only covers
+ * failures to *invoke* (reference 5.4); errors inside the function are retried by Lambda and then kept in the
+ * queue, never lost.
+ *
+ * The way back is the redrive mapping: an SQS event source from that queue onto the same function, created
+ * disabled. `make redrive` enables it once the cause of the failures is fixed and disables it when the queue is
+ * empty; the function unwraps each destination record's `requestPayload` and reports the records that fail
+ * again as batch item failures, so they stay in the queue (crates/redrive). One queue per function, because a
+ * mapping feeds one function and a filter would delete the other function's records.
  */
 export class RustFunction extends Construct {
   readonly function: lambda.Function;
   readonly role: iam.Role;
   readonly logGroup: logs.LogGroup;
+  readonly failedEventsQueue: sqs.Queue;
+  /** The disabled SQS event source mapping that replays `failedEventsQueue` (its UUID). */
+  readonly redriveMappingId: string;
 
   constructor(scope: Construct, id: string, props: RustFunctionProps) {
     super(scope, id);
@@ -66,6 +80,14 @@ export class RustFunction extends Construct {
       }),
     );
 
+    // Lambda's SQS poller needs the visibility timeout to be at least the function's timeout (AWS recommends 6x),
+    // or a record being replayed becomes visible again, and is replayed twice, while its invocation still runs.
+    this.failedEventsQueue = new sqs.Queue(this, 'FailedEvents', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      retentionPeriod: Duration.days(14),
+      visibilityTimeout: Duration.seconds(Math.max(30, 6 * props.timeout.toSeconds())),
+    });
+
     this.function = new lambda.Function(this, 'Function', {
       functionName: props.functionName,
       description: props.description,
@@ -80,8 +102,17 @@ export class RustFunction extends Construct {
       logGroup: this.logGroup,
       retryAttempts: 2,
       maxEventAge: Duration.hours(6),
-      onFailure: new destinations.SqsDestination(props.failedEventsQueue),
+      onFailure: new destinations.SqsDestination(this.failedEventsQueue),
     });
+
+    const redrive = new sources.SqsEventSource(this.failedEventsQueue, {
+      enabled: false,
+      batchSize: REDRIVE_BATCH_SIZE,
+      maxConcurrency: REDRIVE_MAX_CONCURRENCY,
+      reportBatchItemFailures: true,
+    });
+    this.function.addEventSource(redrive);
+    this.redriveMappingId = redrive.eventSourceMappingId;
   }
 }
 

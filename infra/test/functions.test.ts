@@ -8,7 +8,17 @@ const template = synthesize();
 
 const recorderId = logicalIdOf(template, 'AWS::Lambda::Function', { FunctionName: 'disconnect-recorder' });
 const reconcilerId = logicalIdOf(template, 'AWS::Lambda::Function', { FunctionName: 'shadow-reconciler' });
-const queueId = Object.keys(template.findResources('AWS::SQS::Queue'))[0];
+
+/** The failed-events queue of a function: the on-failure destination of its async invoke config. */
+function queueOf(functionId: string): string {
+  const config = resourcesOfType(template, 'AWS::Lambda::EventInvokeConfig').find(
+    ([, props]) => JSON.stringify(props.FunctionName) === JSON.stringify({ Ref: functionId }),
+  );
+  assert.ok(config, functionId);
+  const destination = (config[1].DestinationConfig as { OnFailure: { Destination: { 'Fn::GetAtt': [string, string] } } })
+    .OnFailure.Destination;
+  return destination['Fn::GetAtt'][0];
+}
 const disconnectLogId = logicalIdOf(template, 'AWS::Logs::LogGroup', { LogGroupName: '/iot/device-disconnects' });
 
 function functionProps(id: string): Record<string, Json> {
@@ -67,25 +77,44 @@ describe('presence functions', () => {
     });
   });
 
-  it('retries async invocations twice, then sends the event to the failed-events queue', () => {
+  it('retries async invocations twice, then sends the event to its own failed-events queue', () => {
     for (const id of [recorderId, reconcilerId]) {
       template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
         FunctionName: { Ref: id },
         Qualifier: '$LATEST',
         MaximumRetryAttempts: 2,
         MaximumEventAgeInSeconds: 6 * 3600,
-        DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [queueId, 'Arn'] } } },
+        DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [queueOf(id), 'Arn'] } } },
       });
     }
     template.resourceCountIs('AWS::Lambda::EventInvokeConfig', 2);
+    assert.notEqual(queueOf(recorderId), queueOf(reconcilerId), 'a redrive mapping feeds one function');
   });
 
-  it('keeps failed events encrypted for 14 days', () => {
-    template.resourceCountIs('AWS::SQS::Queue', 1);
-    template.hasResourceProperties('AWS::SQS::Queue', {
-      SqsManagedSseEnabled: true,
-      MessageRetentionPeriod: 14 * 24 * 3600,
-    });
+  it('keeps failed events encrypted for 14 days, hidden while a replay runs (6x the function timeout)', () => {
+    template.resourceCountIs('AWS::SQS::Queue', 2);
+    for (const [id, timeout] of [[recorderId, 10], [reconcilerId, 30]] as const) {
+      assert.deepEqual(template.toJSON().Resources[queueOf(id)].Properties, {
+        SqsManagedSseEnabled: true,
+        MessageRetentionPeriod: 14 * 24 * 3600,
+        VisibilityTimeout: 6 * timeout,
+      });
+      assert.equal(functionProps(id).Timeout, timeout);
+    }
+  });
+
+  it('replays each queue into its function through a disabled mapping that reports batch item failures', () => {
+    template.resourceCountIs('AWS::Lambda::EventSourceMapping', 2);
+    for (const id of [recorderId, reconcilerId]) {
+      template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+        FunctionName: { Ref: id },
+        EventSourceArn: { 'Fn::GetAtt': [queueOf(id), 'Arn'] },
+        Enabled: false,
+        BatchSize: 10,
+        FunctionResponseTypes: ['ReportBatchItemFailures'],
+        ScalingConfig: { MaximumConcurrency: 2 },
+      });
+    }
   });
 
   it('keeps disconnect records for a year, even if the stack is deleted', () => {
@@ -95,7 +124,7 @@ describe('presence functions', () => {
     });
   });
 
-  it('lets disconnect-recorder write only its own logs, the disconnect records and the queue', () => {
+  it('lets disconnect-recorder write only its own logs, the disconnect records and its queue', () => {
     const ownLogId = logicalIdOf(template, 'AWS::Logs::LogGroup', { LogGroupName: '/aws/lambda/disconnect-recorder' });
     assert.deepEqual(new Set(roleStatements(recorderId).map((statement) => JSON.stringify(statement))), new Set([
       JSON.stringify({
@@ -105,9 +134,11 @@ describe('presence functions', () => {
         Sid: 'OwnLogGroup',
       }),
       JSON.stringify({
-        Action: ['sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage'],
+        // Its own queue only: send (on-failure destination) and consume (redrive mapping).
+        Action: ['sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl',
+          'sqs:ReceiveMessage', 'sqs:SendMessage'],
         Effect: 'Allow',
-        Resource: { 'Fn::GetAtt': [queueId, 'Arn'] },
+        Resource: { 'Fn::GetAtt': [queueOf(recorderId), 'Arn'] },
       }),
       JSON.stringify({
         Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
@@ -118,7 +149,7 @@ describe('presence functions', () => {
     ]));
   });
 
-  it('lets shadow-reconciler read and update thing shadows only, besides its logs and the queue', () => {
+  it('lets shadow-reconciler read and update thing shadows only, besides its logs and its queue', () => {
     const ownLogId = logicalIdOf(template, 'AWS::Logs::LogGroup', { LogGroupName: '/aws/lambda/shadow-reconciler' });
     const statements = roleStatements(reconcilerId).map((statement) => JSON.stringify(resolvePseudo(statement)));
     assert.deepEqual(new Set(statements), new Set([
@@ -129,9 +160,11 @@ describe('presence functions', () => {
         Sid: 'OwnLogGroup',
       }),
       JSON.stringify({
-        Action: ['sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage'],
+        // Its own queue only: send (on-failure destination) and consume (redrive mapping).
+        Action: ['sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl',
+          'sqs:ReceiveMessage', 'sqs:SendMessage'],
         Effect: 'Allow',
-        Resource: { 'Fn::GetAtt': [queueId, 'Arn'] },
+        Resource: { 'Fn::GetAtt': [queueOf(reconcilerId), 'Arn'] },
       }),
       JSON.stringify({
         Action: ['iot:GetThingShadow', 'iot:UpdateThingShadow'],

@@ -39,7 +39,7 @@ describe('monitoring', () => {
   });
 
   it('notifies the topic on alarm and on recovery, and tells what to do, for every alarm', () => {
-    assert.equal(alarms.length, 7);
+    assert.equal(alarms.length, 8);
     for (const [id, props] of alarms) {
       assert.deepEqual(props.AlarmActions, [{ Ref: topicIds[0] }], id);
       assert.deepEqual(props.OKActions, [{ Ref: topicIds[0] }], id);
@@ -60,12 +60,16 @@ describe('monitoring', () => {
     assert.equal(alarm.TreatMissingData, 'notBreaching');
   });
 
-  it('alarms as soon as the failed-events queue holds anything', () => {
-    const queueId = Object.keys(template.findResources('AWS::SQS::Queue'))[0];
-    const alarm = alarmOn('ApproximateNumberOfMessagesVisible', { Name: 'QueueName', Value: { 'Fn::GetAtt': [queueId, 'QueueName'] } });
-    assert.equal(alarm.Threshold, 1);
-    assert.equal(alarm.Statistic, 'Maximum');
-    assert.equal(alarm.ComparisonOperator, 'GreaterThanOrEqualToThreshold');
+  it('alarms as soon as a failed-events queue holds anything, and says how to redrive it', () => {
+    const queues = Object.keys(template.findResources('AWS::SQS::Queue'));
+    assert.equal(queues.length, 2);
+    for (const queueId of queues) {
+      const alarm = alarmOn('ApproximateNumberOfMessagesVisible', { Name: 'QueueName', Value: { 'Fn::GetAtt': [queueId, 'QueueName'] } });
+      assert.equal(alarm.Threshold, 1);
+      assert.equal(alarm.Statistic, 'Maximum');
+      assert.equal(alarm.ComparisonOperator, 'GreaterThanOrEqualToThreshold');
+      assert.match(String(alarm.AlarmDescription), /make redrive FUNCTIONS=(disconnect-recorder|shadow-reconciler)/);
+    }
   });
 
   for (const name of ['disconnect-recorder', 'shadow-reconciler']) {

@@ -91,14 +91,28 @@ describe('stack', () => {
 
   it('outputs what a user needs after deploying', () => {
     const ref = (type: string, props: Record<string, unknown>) => ({ Ref: logicalIdOf(template, type, props) });
-    const queueId = Object.keys(template.findResources('AWS::SQS::Queue'))[0];
+    const mappingOf = (functionName: string): { Ref: string } => {
+      const mapping = resourcesOfType(template, 'AWS::Lambda::EventSourceMapping').find(
+        ([, props]) => JSON.stringify(props.FunctionName) === JSON.stringify(ref('AWS::Lambda::Function', { FunctionName: functionName })),
+      );
+      assert.ok(mapping, functionName);
+      return { Ref: mapping[0] };
+    };
+    const queueOf = (mapping: { Ref: string }) => ({
+      Ref: (template.toJSON().Resources[mapping.Ref].Properties.EventSourceArn as { 'Fn::GetAtt': [string] })['Fn::GetAtt'][0],
+    });
+    const recorderMapping = mappingOf('disconnect-recorder');
+    const reconcilerMapping = mappingOf('shadow-reconciler');
     const expected: Record<string, Json> = {
       DevicePolicyName: 'IotPresenceDevicePolicy',
       DisconnectLogGroupName: ref('AWS::Logs::LogGroup', { LogGroupName: '/iot/device-disconnects' }),
       RuleErrorLogGroupName: ref('AWS::Logs::LogGroup', { LogGroupName: '/iot/rule-errors' }),
       DisconnectRecorderFunctionName: ref('AWS::Lambda::Function', { FunctionName: 'disconnect-recorder' }),
       ShadowReconcilerFunctionName: ref('AWS::Lambda::Function', { FunctionName: 'shadow-reconciler' }),
-      FailedEventsQueueUrl: { Ref: queueId },
+      DisconnectRecorderFailedEventsQueueUrl: queueOf(recorderMapping),
+      DisconnectRecorderRedriveMappingId: recorderMapping,
+      ShadowReconcilerFailedEventsQueueUrl: queueOf(reconcilerMapping),
+      ShadowReconcilerRedriveMappingId: reconcilerMapping,
       DisconnectWillRuleName: ref('AWS::IoT::TopicRule', { RuleName: 'DisconnectWill' }),
       PresenceEventsRuleName: ref('AWS::IoT::TopicRule', { RuleName: 'PresenceEvents' }),
       ShadowDocumentsRuleName: ref('AWS::IoT::TopicRule', { RuleName: 'ShadowDocuments' }),
