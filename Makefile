@@ -9,7 +9,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 CARGO     ?= cargo
 FUNCTIONS := disconnect-recorder shadow-reconciler
 
-.PHONY: help setup setup-py setup-apt setup-node demo up test test-rust test-infra test-e2e test-readme test-ops redrive synth-check fixtures lint fmt fuzz lambdas synth deploy agent-pi bench bench-init invoke-local clean
+.PHONY: help setup setup-py setup-apt setup-node demo up test test-rust test-infra test-e2e test-readme test-ops test-console redrive synth-check fixtures lint fmt fuzz lambdas synth deploy agent-pi bench bench-init invoke-local clean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -40,10 +40,12 @@ $(NODE_STAMP): infra/package-lock.json
 setup-node: $(NODE_STAMP)
 
 setup-apt:
-	@if ! command -v mosquitto >/dev/null || ! command -v mosquitto_sub >/dev/null || ! command -v jq >/dev/null; then \
+	@if ! command -v mosquitto >/dev/null || ! command -v mosquitto_sub >/dev/null || ! command -v jq >/dev/null \
+	    || ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto mosquitto-clients jq >/dev/null; \
-	  else echo "note: install mosquitto, mosquitto-clients and jq (apt-get install ...) for the broker tests and the demo"; fi; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto mosquitto-clients jq \
+	      chromium chromium-driver >/dev/null; \
+	  else echo "note: install mosquitto, mosquitto-clients, jq, chromium and chromium-driver (apt-get install ...) for the broker, console and demo tests"; fi; \
 	fi
 
 # ---------------------------------------------------------------------------------------------
@@ -60,6 +62,7 @@ test: setup test-infra ## Run every test (what CI runs)
 	$(MAKE) --no-print-directory test-rust
 	$(MAKE) --no-print-directory test-readme
 	$(MAKE) --no-print-directory test-ops
+	$(MAKE) --no-print-directory test-console
 
 # Tests that need mosquitto or the AWS CLI skip (printing a SKIPPED line) where they are missing; CI sets
 # REQUIRE_TEST_TOOLS=1 so they fail instead. `cargo test --workspace` builds every package's binaries before it
@@ -109,6 +112,12 @@ SYSTEM_TEST_BINARIES := disconnect-recorder shadow-reconciler device-agent iot-e
 test-readme: setup setup-node ## The README's "Play with it" blocks, as written (tools/run-readme.py)
 	python3 -m unittest tools/test_run_readme.py
 	CARGO="$(CARGO)" python3 tools/run-readme.py
+
+# The web console in Debian's chromium through chromedriver (WebDriver). The build is make up's (scripts/stack.sh):
+# after test-readme it has nothing to do.
+test-console: setup ## The web console in a real browser (chromium + chromedriver, tools/test_console.py)
+	$(CARGO) build --locked -p iot-emulator -p disconnect-recorder -p shadow-reconciler -p device-agent
+	$(VENV)/bin/python -m unittest tools/test_console.py
 
 # The operator scripts against a moto server with the real AWS CLI (no AWS account).
 test-ops: setup ## The operator scripts (make redrive) against a local moto server

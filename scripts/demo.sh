@@ -77,7 +77,7 @@ emu provision "$THING" --template "$TEMPLATE" | jq -r '"  certificateId \(.certi
 
 bold "4. Start the emulator"
 RUST_LOG="${RUST_LOG:-info}" "$BIN/iot-emulator" --state-dir "$STATE" up --template "$TEMPLATE" \
-  --mqtt-port 0 --data-plane-port 0 --logs-port 0 >"$DEMO_DIR/emulator.out" 2>"$DEMO_DIR/emulator.log" &
+  --free-ports >"$DEMO_DIR/emulator.out" 2>"$DEMO_DIR/emulator.log" &
 EMULATOR_PID=$!
 wait_for "the emulator's endpoints.json" test -s "$STATE/endpoints.json"
 sed 's/^/  /' "$DEMO_DIR/emulator.out"

@@ -37,16 +37,7 @@ async fn up_with_a_template_then_publish_shadow_and_logs_subcommands() {
     let mut up = emulator(state.path())
         .args(["up", "--template"])
         .arg(&template)
-        .args([
-            "--mqtt-port",
-            "0",
-            "--control-plane-port",
-            "0",
-            "--data-plane-port",
-            "0",
-            "--logs-port",
-            "0",
-        ])
+        .args(["--free-ports"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .kill_on_drop(true)

@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 UP_DEADLINE_S = 1200
 PLAY_DEADLINE_S = 300
 STOP_DEADLINE_S = 30
-DEFAULT_PORTS = (8883, 8088, 8089, 8090)
+DEFAULT_PORTS = (8883, 8088, 8089, 8090, 8091)
 EXPECTATION = re.compile(r"^#\s*(refused|fails|nothing)\b")
 
 

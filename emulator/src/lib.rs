@@ -1,10 +1,11 @@
-//! A local AWS IoT Core: broker, shadows, control-plane, data-plane and CloudWatch Logs APIs, rules engine and Lambda
-//! service, wired together by [`app`]. See docs/emulator.md.
+//! A local AWS IoT Core: broker, shadows, control-plane, data-plane and CloudWatch Logs APIs, rules engine, Lambda
+//! service and a web console, wired together by [`app`]. See docs/emulator.md.
 
 pub mod app;
 pub mod broker;
 pub mod cli;
 pub mod clock;
+pub mod console;
 pub mod controlplane;
 pub mod dataplane;
 mod durable;

@@ -192,8 +192,9 @@ struct UpArgs {
     #[arg(long, default_value = "127.0.0.1")]
     bind: IpAddr,
     /// MQTT over TLS port (AWS: 8883).
-    #[arg(long, default_value_t = 8883)]
-    mqtt_port: u16,
+    /// [default: 8883]
+    #[arg(long)]
+    mqtt_port: Option<u16>,
     #[command(flatten)]
     policies: PolicySource,
     /// Lowest keep-alive accepted, in seconds (AWS: 30). Lower only for tests of the keep-alive timeout.
@@ -215,14 +216,25 @@ struct UpArgs {
     #[arg(long, default_value_t = 0.0)]
     lifecycle_reorder: f64,
     /// Control-plane HTTP API port (things, certificates, policies: `aws iot`, boto3 "iot"); 0 picks a free one.
-    #[arg(long, default_value_t = 8090)]
-    control_plane_port: u16,
+    /// [default: 8090]
+    #[arg(long)]
+    control_plane_port: Option<u16>,
     /// Data-plane HTTP API port (shadows, publish); 0 picks a free one.
-    #[arg(long, default_value_t = 8088)]
-    data_plane_port: u16,
+    /// [default: 8088]
+    #[arg(long)]
+    data_plane_port: Option<u16>,
     /// CloudWatch Logs HTTP API port; 0 picks a free one.
-    #[arg(long, default_value_t = 8089)]
-    logs_port: u16,
+    /// [default: 8089]
+    #[arg(long)]
+    logs_port: Option<u16>,
+    /// Web console port (things, shadows, MQTT test client); 0 picks a free one.
+    /// [default: 8091]
+    #[arg(long)]
+    console_port: Option<u16>,
+    /// Every port not given picks a free one (MQTT and all the HTTP APIs), e.g. for a second emulator or a
+    /// test; `endpoints.json` says where they are.
+    #[arg(long)]
+    free_ports: bool,
     /// Where the function binaries are (`<dir>/<FunctionName>`); default: next to this executable.
     #[arg(long)]
     functions_dir: Option<PathBuf>,
@@ -502,7 +514,7 @@ async fn up(
         server_names.push(args.bind.to_string());
     }
     let config = BrokerConfig {
-        bind: SocketAddr::new(args.bind, args.mqtt_port),
+        bind: SocketAddr::new(args.bind, args.port(args.mqtt_port, 8883)),
         server_names,
         region: args.policies.region.clone(),
         account: args.policies.account.clone(),
@@ -527,7 +539,7 @@ async fn up(
         None => StackTemplate::default(),
     };
     let mut binaries = FunctionBinaries::next_to_current_exe();
-    if let Some(dir) = args.functions_dir {
+    if let Some(dir) = args.functions_dir.clone() {
         binaries.default_dir = dir;
     }
     for entry in &args.function_binaries {
@@ -540,9 +552,12 @@ async fn up(
     }
     let host = display_host(args.bind);
     let mut emulator_config = EmulatorConfig::local(config, stack);
-    emulator_config.control_plane_bind = SocketAddr::new(args.bind, args.control_plane_port);
-    emulator_config.data_plane_bind = SocketAddr::new(args.bind, args.data_plane_port);
-    emulator_config.logs_bind = SocketAddr::new(args.bind, args.logs_port);
+    emulator_config.control_plane_bind =
+        SocketAddr::new(args.bind, args.port(args.control_plane_port, 8090));
+    emulator_config.data_plane_bind =
+        SocketAddr::new(args.bind, args.port(args.data_plane_port, 8088));
+    emulator_config.logs_bind = SocketAddr::new(args.bind, args.port(args.logs_port, 8089));
+    emulator_config.console_bind = SocketAddr::new(args.bind, args.port(args.console_port, 8091));
     emulator_config.state_dir = Some(state_dir.to_path_buf());
     emulator_config.binaries = binaries;
     emulator_config.lambda_retry_delay =
@@ -566,6 +581,10 @@ async fn up(
         "http://{}",
         SocketAddr::new(host, running.logs_addr().port())
     );
+    let console_url = format!(
+        "http://{}",
+        SocketAddr::new(host, running.console_addr().port())
+    );
     Endpoints {
         mqtt: mqtt.to_string(),
         control_plane: Some(control_plane_url.clone()),
@@ -573,6 +592,7 @@ async fn up(
         logs: logs_url.clone(),
         root_ca: state_dir.join("ca/root-CA.pem"),
         region: Some(args.policies.region.clone()),
+        console: Some(console_url.clone()),
     }
     .write(state_dir)?;
     println!("iot-emulator is up");
@@ -580,6 +600,7 @@ async fn up(
     println!("  control-plane API    : {control_plane_url}   (AWS_ENDPOINT_URL_IOT)");
     println!("  data-plane HTTP API  : {data_plane_url}   (AWS_ENDPOINT_URL_IOT_DATA_PLANE)");
     println!("  CloudWatch Logs API  : {logs_url}   (AWS_ENDPOINT_URL_CLOUDWATCH_LOGS)");
+    println!("  web console          : {console_url}/   (things, shadows, MQTT test client)");
     let none = if template.is_some() {
         "none"
     } else {
@@ -626,6 +647,13 @@ async fn up(
     tracing::info!("shutting down");
     running.shutdown().await;
     Ok(())
+}
+
+impl UpArgs {
+    /// The port given, else 0 (a free one) with `--free-ports`, else the default.
+    fn port(&self, given: Option<u16>, default: u16) -> u16 {
+        given.unwrap_or(if self.free_ports { 0 } else { default })
+    }
 }
 
 impl EndpointArgs {

@@ -49,15 +49,7 @@ async fn provision_then_up_then_publish_then_ctrl_c() {
     let mut up = emulator()
         .arg("--state-dir")
         .arg(state.path())
-        .args([
-            "up",
-            "--mqtt-port",
-            "0",
-            "--data-plane-port",
-            "0",
-            "--logs-port",
-            "0",
-        ])
+        .args(["up", "--free-ports"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .kill_on_drop(true)
@@ -107,15 +99,7 @@ async fn provision_then_up_then_publish_then_ctrl_c() {
         emulator()
             .arg("--state-dir")
             .arg(state.path())
-            .args([
-                "up",
-                "--mqtt-port",
-                "0",
-                "--data-plane-port",
-                "0",
-                "--logs-port",
-                "0",
-            ])
+            .args(["up", "--free-ports"])
             .kill_on_drop(true)
             .output(),
     )

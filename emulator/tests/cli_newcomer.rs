@@ -78,17 +78,7 @@ fn spawn_up_with_logs_port(
     emulator()
         .arg("--state-dir")
         .arg(state)
-        .args([
-            "up",
-            "--mqtt-port",
-            "0",
-            "--control-plane-port",
-            "0",
-            "--data-plane-port",
-            "0",
-            "--logs-port",
-            logs_port,
-        ])
+        .args(["up", "--free-ports", "--logs-port", logs_port])
         .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -491,8 +481,7 @@ async fn subscribe_tails_the_traffic_retained_first_and_survives_a_restart() {
     let mut again = emulator()
         .arg("--state-dir")
         .arg(state.path())
-        .args(["up", "--mqtt-port", "0", "--control-plane-port", "0"])
-        .args(["--data-plane-port", &data_plane_port, "--logs-port", "0"])
+        .args(["up", "--free-ports", "--data-plane-port", &data_plane_port])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

@@ -110,6 +110,8 @@ pub struct EmulatorConfig {
     pub control_plane_bind: SocketAddr,
     pub data_plane_bind: SocketAddr,
     pub logs_bind: SocketAddr,
+    /// The web console ([`crate::console`]).
+    pub console_bind: SocketAddr,
     /// Shadows (`shadows/`), logs (`logs/`), the broker's retained messages and persistent sessions
     /// (`broker/journal.jsonl`) and function output (`lambda/<name>.log`) live here; `None` keeps them in
     /// memory and lets functions log to our stderr.
@@ -131,6 +133,7 @@ impl EmulatorConfig {
             control_plane_bind: any_port,
             data_plane_bind: any_port,
             logs_bind: any_port,
+            console_bind: any_port,
             state_dir: None,
             stack,
             binaries: FunctionBinaries::next_to_current_exe(),
@@ -145,6 +148,7 @@ pub struct RunningEmulator {
     broker: RunningBroker,
     control_plane_addr: SocketAddr,
     data_plane_addr: SocketAddr,
+    console_addr: SocketAddr,
     logs_addr: SocketAddr,
     shadows: Arc<ShadowService>,
     logs: LogsStore,
@@ -267,10 +271,11 @@ impl RunningEmulator {
                 rules: config.stack.rules.clone(),
             },
         );
+        let control_plane_router = control_plane.with_broker(broker.clone()).router();
         let (control_plane_addr, task) = serve(
             "control-plane",
             config.control_plane_bind,
-            control_plane.with_broker(broker.clone()).router(),
+            control_plane_router.clone(),
         )
         .await?;
         http_servers.push(task);
@@ -292,6 +297,19 @@ impl RunningEmulator {
             "CloudWatch Logs",
             config.logs_bind,
             LogsService::new(logs.clone()).router(),
+        )
+        .await?;
+        http_servers.push(task);
+        // The console calls the same APIs in-process; what it publishes says it came from the console.
+        let console_data_plane = DataPlane::new(
+            Arc::clone(&shadows),
+            Arc::new(broker.bounded_service_publisher(crate::console::CONSOLE_SERVICE_NAME)),
+        )
+        .with_broker(broker.clone());
+        let (console_addr, task) = serve(
+            "console",
+            config.console_bind,
+            crate::console::router(control_plane_router, console_data_plane.router()),
         )
         .await?;
         http_servers.push(task);
@@ -336,6 +354,7 @@ impl RunningEmulator {
             control_plane_addr,
             data_plane_addr,
             logs_addr,
+            console_addr,
             shadows,
             logs,
             lambda,
@@ -360,6 +379,10 @@ impl RunningEmulator {
 
     pub fn logs_addr(&self) -> SocketAddr {
         self.logs_addr
+    }
+
+    pub fn console_addr(&self) -> SocketAddr {
+        self.console_addr
     }
 
     /// Base URL for `AWS_ENDPOINT_URL_IOT` / `aws iot --endpoint-url` / boto3's `endpoint_url`.

@@ -36,6 +36,7 @@ pub enum ClientError {
 pub struct Response {
     pub status: u16,
     pub error_type: Option<String>,
+    pub content_type: Option<String>,
     pub body: Vec<u8>,
 }
 
@@ -60,6 +61,11 @@ pub async fn request(
         .get("x-amzn-errortype")
         .and_then(|value| value.to_str().ok())
         .map(|value| value.split(':').next().unwrap_or(value).to_owned());
+    let content_type = response
+        .headers()
+        .get(hyper::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
     let body = response
         .into_body()
         .collect()
@@ -73,6 +79,7 @@ pub async fn request(
     Ok(Response {
         status,
         error_type,
+        content_type,
         body,
     })
 }

@@ -3,7 +3,8 @@
 //!
 //! ```json
 //! {"mqtt": "127.0.0.1:8883", "controlPlane": "http://127.0.0.1:8090", "dataPlane": "http://127.0.0.1:8088",
-//!  "logs": "http://127.0.0.1:8089", "rootCA": ".iot-emulator/ca/root-CA.pem", "region": "us-east-1"}
+//!  "logs": "http://127.0.0.1:8089", "rootCA": ".iot-emulator/ca/root-CA.pem", "region": "us-east-1",
+//!  "console": "http://127.0.0.1:8091"}
 //! ```
 //!
 //! `iot-emulator env` turns it into the environment the AWS CLI and SDKs need ([`Endpoints::shell_exports`]).
@@ -68,6 +69,9 @@ pub struct Endpoints {
     /// then mean [`DEFAULT_REGION`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
+    /// Base URL of the web console (`up --console-port`); absent in files written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub console: Option<String>,
 }
 
 /// The region `up` uses unless given `--region`.
@@ -146,6 +150,7 @@ mod tests {
             logs: "http://127.0.0.1:8089".into(),
             root_ca: PathBuf::from("state/ca/root-CA.pem"),
             region: Some("eu-west-1".into()),
+            console: Some("http://127.0.0.1:8091".into()),
         }
     }
 
