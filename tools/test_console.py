@@ -81,6 +81,7 @@ class Console(unittest.TestCase):
         cls.data_plane = endpoints["dataPlane"]
         assert cls.console.startswith("http://127.0.0.1:"), endpoints
         cls.control_plane = endpoints["controlPlane"]
+        cls.logs = endpoints["logs"]
         cls.mqtt_port = endpoints["mqtt"].rsplit(":", 1)[1]
         cls.root_ca = endpoints["rootCA"]
         options = webdriver.ChromeOptions()
@@ -281,6 +282,67 @@ class Console(unittest.TestCase):
         # Every shadow topic links to the MQTT test client, subscribed.
         self.driver.find_element(By.LINK_TEXT, "$aws/things/pi-02/shadow/update/delta").click()
         self.wait_for('#subscriptions span[data-filter="$aws/things/pi-02/shadow/update/delta"]')
+
+
+    # ---- logs
+    def logs_call(self, operation: str, body: dict) -> dict:
+        request = urllib.request.Request(self.logs, data=json.dumps(body).encode(), method="POST", headers={
+            "content-type": "application/x-amz-json-1.1", "x-amz-target": f"Logs_20140328.{operation}"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read() or b"{}")
+
+    def put(self, group: str, stream: str, messages: list[str], at_ms: int):
+        for operation, body in (("CreateLogGroup", {"logGroupName": group}),
+                                ("CreateLogStream", {"logGroupName": group, "logStreamName": stream})):
+            try:
+                self.logs_call(operation, body)
+            except urllib.error.HTTPError as error:
+                if error.code != 400:
+                    raise
+        self.logs_call("PutLogEvents", {"logGroupName": group, "logStreamName": stream, "logEvents": [
+            {"timestamp": at_ms + index, "message": message} for index, message in enumerate(messages)]})
+
+    def test_logs_tail_live_and_the_disconnect_records_as_a_table_and_a_timeline(self):
+        now = int(time.time() * 1000)
+        record = lambda thing, source, reason, expected, at, **extra: json.dumps({
+            "schema": "iot.disconnect.v1", "recordId": f"{thing}-{at}", "thing": thing, "clientId": thing,
+            "source": source, "reason": reason, "clientInitiated": expected, "expected": expected,
+            "eventTime": at, "receivedAt": at, **extra})
+        self.put("/iot/device-disconnects", "pi-05", [
+            record("pi-05", "will", "LAST_WILL", False, now - 60_000, connectedAt=now - 120_000),
+            record("pi-05", "lifecycle", "CONNECTION_LOST", False, now - 59_990),
+        ], now - 59_000)
+        self.put("/iot/device-disconnects", "pi-06", [
+            record("pi-06", "lifecycle", "CLIENT_INITIATED_DISCONNECT", True, now - 30_000)], now - 29_000)
+        self.driver.get(f"{self.console}/logs?group=%2Fiot%2Fdevice-disconnects")
+        self.wait_for('#disconnects tr[data-record="pi-05-' + str(now - 60_000) + '"]', "LAST_WILL")
+        rows = self.driver.find_elements(By.CSS_SELECTOR, "#disconnects tbody tr")
+        self.assertEqual(len(rows), 3)
+        self.assertIn("pi-06 lifecycle CLIENT_INITIATED_DISCONNECT yes", rows[0].text)
+        # The picture: one row per thing, a mark per disconnect coloured by its reason, the will's session as a bar.
+        self.assertEqual(len(self.driver.find_elements(By.CSS_SELECTOR, '#timeline g[data-thing="pi-05"] circle')), 2)
+        self.assertEqual(len(self.driver.find_elements(By.CSS_SELECTOR, '#timeline g[data-thing="pi-05"] rect')), 1)
+        self.assertEqual(self.driver.find_element(By.CSS_SELECTOR, '#timeline g[data-thing="pi-06"] circle')
+                         .get_attribute("data-reason"), "CLIENT_INITIATED_DISCONNECT")
+        self.screenshot("logs-disconnects")
+        # Live: a record written now shows within 2 s, in the table and the tail.
+        self.put("/iot/device-disconnects", "pi-06", [
+            record("pi-06", "will", "LAST_WILL", False, int(time.time() * 1000))], int(time.time() * 1000))
+        WebDriverWait(self.driver, 2, ignored_exceptions=[StaleElementReferenceException]).until(
+            lambda driver: len(driver.find_elements(By.CSS_SELECTOR, "#disconnects tbody tr")) == 4,
+            "a new record within 2 s")
+        self.assert_page_is_clean()
+
+        # Any other group: the live tail.
+        self.put("/app/other", "s", ["first"], now)
+        self.driver.get(f"{self.console}/logs")
+        self.wait_for("#log-group option", "/app/other")
+        self.driver.get(f"{self.console}/logs?group=%2Fapp%2Fother")
+        self.wait_for("#log-events .message", "first")
+        self.put("/app/other", "s", ["second <b>bold</b>"], int(time.time() * 1000))
+        shown = self.wait_for("#log-events .message", "second")
+        self.assertIn("<b>bold</b>", shown.text)
+        self.assert_page_is_clean()
 
 
 if __name__ == "__main__":

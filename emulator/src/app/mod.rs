@@ -309,7 +309,11 @@ impl RunningEmulator {
         let (console_addr, task) = serve(
             "console",
             config.console_bind,
-            crate::console::router(control_plane_router, console_data_plane.router()),
+            crate::console::router(
+                control_plane_router,
+                console_data_plane.router(),
+                LogsService::new(logs.clone()).router(),
+            ),
         )
         .await?;
         http_servers.push(task);

@@ -8,12 +8,14 @@
 //!   GetThingConnectivityData, ...), exactly as `aws iot` reaches it;
 //! - `/api/data/...`: the data plane (GetThingShadow, UpdateThingShadow, ListNamedShadowsForThing, Publish)
 //!   and its live tail `/_emulator/subscribe` ([`crate::dataplane::observe`]). Its publisher is the service
-//!   `console`, so messages the page publishes say where they came from.
+//!   `console`, so messages the page publishes say where they came from;
+//! - `/api/logs`: the CloudWatch Logs API (DescribeLogGroups, FilterLogEvents), as `aws logs` reaches it.
 //!
 //! Like the AWS console, the page acts as a service identity outside device policies (the AWS console acts
 //! as an IAM principal); the MQTT test client page says so. What the page does with these APIs is in
-//! `assets/console.js`: the things list, a thing's shadows with a desired-only, version-locked editor, and
-//! the MQTT test client (`/mqtt?subscribe=<url-encoded filter>`).
+//! `assets/console.js`: the things list, a thing's shadows with a desired-only, version-locked editor, the
+//! MQTT test client (`/mqtt?subscribe=<url-encoded filter>`), and the logs (`/logs?group=...`: a live tail,
+//! and for the disconnect records a table and a timeline per thing).
 
 use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -43,10 +45,10 @@ pub const ASSETS: [(&str, &str, &str); 3] = [
 ];
 
 /// The page's routes: each serves the same document, whose script shows the view the path names.
-const PAGES: [&str; 4] = ["/", "/things", "/things/{thing}", "/mqtt"];
+const PAGES: [&str; 5] = ["/", "/things", "/things/{thing}", "/mqtt", "/logs"];
 
 /// The console's router: the page, its assets, and the APIs it calls under `/api/`.
-pub fn router(control_plane: Router, data_plane: Router) -> Router {
+pub fn router(control_plane: Router, data_plane: Router, logs: Router) -> Router {
     let mut router = Router::new();
     for page in PAGES {
         router = router.route(page, get(|| async { asset("/") }));
@@ -57,6 +59,7 @@ pub fn router(control_plane: Router, data_plane: Router) -> Router {
     router
         .nest("/api/iot", control_plane)
         .nest("/api/data", data_plane)
+        .nest("/api/logs", logs)
         .fallback(|| async { (StatusCode::NOT_FOUND, "no such console page\n") })
 }
 
@@ -109,8 +112,14 @@ mod tests {
 
     #[tokio::test]
     async fn every_page_is_the_document_and_the_apis_are_nested() {
-        let url = serve(router(api("iot"), api("data"))).await;
-        for page in ["/", "/things", "/things/ratchet", "/mqtt?subscribe=%23"] {
+        let url = serve(router(api("iot"), api("data"), api("logs"))).await;
+        for page in [
+            "/",
+            "/things",
+            "/things/ratchet",
+            "/mqtt?subscribe=%23",
+            "/logs?group=%2Ft",
+        ] {
             let (status, content_type, body) = get_text(&url, page).await;
             assert_eq!(
                 (status, content_type.as_str()),
@@ -127,12 +136,15 @@ mod tests {
         assert!(script.contains("_emulator/subscribe"));
         assert_eq!(get_text(&url, "/api/iot/ping").await.2, "iot");
         assert_eq!(get_text(&url, "/api/data/ping").await.2, "data");
+        assert_eq!(get_text(&url, "/api/logs/ping").await.2, "logs");
         assert_eq!(get_text(&url, "/elsewhere").await.0, 404);
     }
 
     #[test]
     fn the_page_loads_nothing_from_another_host() {
         for (path, _, body) in ASSETS {
+            // The SVG namespace is a name, not a place the page loads from.
+            let body = body.replace("'http://www.w3.org/2000/svg'", "");
             for needle in ["http://", "https://", "//cdn", "@import"] {
                 assert!(!body.contains(needle), "{path} refers to {needle}");
             }

@@ -430,15 +430,193 @@ function mqttView(initialFilters) {
   for (const filter of initialFilters) subscribe(filter);
 }
 
+
+// ---------------------------------------------------------------------------------------------------------
+// Logs: a live tail of any log group; for the disconnect records, a table and a timeline per thing
+
+/** Log events the page keeps; older ones are removed. */
+const MAX_LOG_EVENTS = 1000;
+const DISCONNECT_GROUP = '/iot/device-disconnects';
+const REASON_COLOURS = {
+  LAST_WILL: '#ec7211', CONNECTION_LOST: '#d13212', MQTT_KEEP_ALIVE_TIMEOUT: '#8d6605',
+  CLIENT_INITIATED_DISCONNECT: '#1d8102', DUPLICATE_CLIENTID: '#0073bb', SERVER_INITIATED_DISCONNECT: '#545b64',
+};
+
+async function logsCall(operation, body) {
+  const response = await fetch('/api/logs', {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'Logs_20140328.' + operation },
+    body: JSON.stringify(body),
+  });
+  const answer = await response.json().catch(() => ({}));
+  if (!response.ok) throw new ApiError(response.status, answer.message || answer.__type || response.statusText);
+  return answer;
+}
+
+async function logGroups() {
+  const groups = [];
+  let token;
+  do {
+    const page = await logsCall('DescribeLogGroups', token ? { nextToken: token } : {});
+    groups.push(...(page.logGroups || []).map((group) => group.logGroupName));
+    token = page.nextToken;
+  } while (token);
+  return groups;
+}
+
+/** Reads a group from where the last read ended: every page, then only newer events (by eventId at the edge). */
+function logFollower(group) {
+  let newest = null;
+  const seenAtNewest = new Set();
+  return async function readNew() {
+    const events = [];
+    let token;
+    do {
+      const request = { logGroupName: group };
+      if (newest !== null) request.startTime = newest;
+      if (token) request.nextToken = token;
+      const page = await logsCall('FilterLogEvents', request);
+      events.push(...(page.events || []));
+      token = page.nextToken;
+    } while (token);
+    const fresh = events.filter((event) => !(event.timestamp === newest && seenAtNewest.has(event.eventId)));
+    for (const event of fresh) {
+      if (newest === null || event.timestamp > newest) {
+        newest = event.timestamp;
+        seenAtNewest.clear();
+      }
+      if (event.timestamp === newest) seenAtNewest.add(event.eventId);
+    }
+    return fresh;
+  };
+}
+
+function disconnectRecord(event) {
+  try {
+    const record = JSON.parse(event.message);
+    return record && record.schema === 'iot.disconnect.v1' ? record : null;
+  } catch (_) {
+    return null;
+  }
+}
+
+const SVG = 'http://www.w3.org/2000/svg';
+function svg(tag, attributes, ...children) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, String(value));
+  for (const child of children) node.append(child);
+  return node;
+}
+
+/** One row per thing: its disconnects as marks on a common time axis, coloured by reason (wills above the line,
+ * lifecycle events below); where a Last Will says when its session began (connectedAt), the session as a bar
+ * ending at the disconnect. */
+function timelines(records) {
+  const things = new Map();
+  for (const record of records) {
+    if (!things.has(record.thing)) things.set(record.thing, []);
+    things.get(record.thing).push(record);
+  }
+  const times = records.flatMap((record) => [record.eventTime, record.connectedAt].filter((t) => typeof t === 'number'));
+  const from = Math.min(...times);
+  const to = Math.max(Date.now(), ...times);
+  const width = 900;
+  const x = (t) => 150 + ((t - from) / Math.max(1, to - from)) * (width - 170);
+  const rows = [...things.keys()].sort();
+  const height = 30 * rows.length + 30;
+  const picture = svg('svg', { width, height, viewBox: `0 0 ${width} ${height}`, role: 'img', id: 'timeline' });
+  rows.forEach((thing, index) => {
+    const y = 20 + index * 30;
+    const row = svg('g', { 'data-thing': thing });
+    row.append(svg('text', { x: 0, y: y + 4, 'font-size': 12 }, thing));
+    row.append(svg('line', { x1: 150, x2: width - 20, y1: y, y2: y, stroke: '#d5dbdb' }));
+    for (const record of things.get(thing)) {
+      if (typeof record.connectedAt === 'number' && record.connectedAt <= record.eventTime) {
+        row.append(svg('rect', { x: x(record.connectedAt), y: y - 4, width: Math.max(2, x(record.eventTime) - x(record.connectedAt)),
+          height: 8, fill: '#b7e3a8' }, svg('title', {}, `session from ${time(record.connectedAt)}`)));
+      }
+      // Wills above the line, lifecycle events below: the two signals of one disconnect come together.
+      row.append(svg('circle', { cx: x(record.eventTime), cy: record.source === 'will' ? y - 5 : y + 5, r: 5,
+        fill: REASON_COLOURS[record.reason] || '#687078',
+        'data-reason': record.reason },
+      svg('title', {}, `${time(record.eventTime)} ${record.reason} (${record.source})${record.expected ? ', expected' : ''}`)));
+    }
+    picture.append(row);
+  });
+  picture.append(svg('text', { x: 150, y: height - 6, 'font-size': 11, fill: '#687078' }, time(from)));
+  picture.append(svg('text', { x: width - 20, y: height - 6, 'font-size': 11, fill: '#687078', 'text-anchor': 'end' }, time(to)));
+  const legend = el('div', { class: 'muted' }, Object.entries(REASON_COLOURS).map(([reason, colour]) =>
+    el('span', { class: 'legend' }, el('span', { class: 'swatch', 'data-colour': colour }), reason, ' ')));
+  for (const swatch of legend.querySelectorAll('.swatch')) swatch.style.background = swatch.dataset.colour;
+  return el('div', {}, picture, legend);
+}
+
+async function logsView(group) {
+  const groups = await logGroups();
+  const picker = el('select', { id: 'log-group', onchange: () => { location.href = '/logs?group=' + encodeURIComponent(picker.value); } },
+    el('option', { value: '' }, 'choose a log group'),
+    groups.map((name) => el('option', { value: name, selected: name === group }, name)));
+  if (!group) {
+    show(el('h1', {}, 'Logs'), picker, el('ul', {}, groups.map((name) =>
+      el('li', {}, el('a', { href: '/logs?group=' + encodeURIComponent(name) }, name)))));
+    return;
+  }
+  const status = el('p', { class: 'muted' });
+  const events = el('div', { id: 'log-events' });
+  const records = [];
+  const recordRows = el('tbody');
+  const timeline = el('div', { id: 'timelines' });
+  const isDisconnects = group === DISCONNECT_GROUP;
+  show(
+    el('h1', {}, 'Logs ', el('code', {}, group)), picker, status,
+    isDisconnects ? el('section', { class: 'panel' },
+      el('h2', {}, 'Connections and disconnects per thing'), timeline,
+      el('h2', {}, 'Disconnect records'),
+      el('table', { id: 'disconnects' }, el('thead', {}, el('tr', {}, ['time', 'thing', 'source', 'reason', 'expected']
+        .map((name) => el('th', {}, name)))), recordRows)) : null,
+    el('h2', {}, 'Live tail'),
+    events,
+  );
+  const readNew = logFollower(group);
+  async function poll() {
+    try {
+      const fresh = await readNew();
+      for (const event of fresh) {
+        events.prepend(el('div', { class: 'message', 'data-event': event.eventId },
+          el('div', { class: 'meta' }, time(event.timestamp), ' · ', el('span', { class: 'topic' }, event.logStreamName)),
+          el('pre', {}, pretty(event.message))));
+        const record = isDisconnects ? disconnectRecord(event) : null;
+        if (record) {
+          records.push(record);
+          recordRows.prepend(el('tr', { 'data-record': record.recordId },
+            el('td', {}, time(record.eventTime)), el('td', {}, record.thing), el('td', {}, record.source),
+            el('td', {}, record.reason), el('td', {}, record.expected ? 'yes' : 'no')));
+        }
+      }
+      while (events.childElementCount > MAX_LOG_EVENTS) events.lastElementChild.remove();
+      while (recordRows.childElementCount > MAX_LOG_EVENTS) recordRows.lastElementChild.remove();
+      if (records.length > MAX_LOG_EVENTS) records.splice(0, records.length - MAX_LOG_EVENTS);
+      if (isDisconnects && fresh.length > 0) timeline.replaceChildren(timelines(records));
+      status.textContent = `Following: new events appear within a second (the page keeps the last ${MAX_LOG_EVENTS}).`;
+    } catch (error) {
+      status.textContent = `Cannot read ${group}: ${error.message}`;
+    }
+  }
+  await poll();
+  setInterval(poll, 1000);
+}
+
 // ---------------------------------------------------------------------------------------------------------
 
 function start() {
   const path = location.pathname;
-  const current = path.startsWith('/mqtt') ? 'nav-mqtt' : 'nav-things';
+  const current = path.startsWith('/mqtt') ? 'nav-mqtt' : path.startsWith('/logs') ? 'nav-logs' : 'nav-things';
   document.getElementById(current).className = 'current';
   let done;
   if (path === '/mqtt') {
     done = Promise.resolve(mqttView(new URLSearchParams(location.search).getAll('subscribe')));
+  } else if (path === '/logs') {
+    done = logsView(new URLSearchParams(location.search).get('group'));
   } else if (path.startsWith('/things/')) {
     done = thingView(decodeURIComponent(path.slice('/things/'.length)));
   } else {
