@@ -131,20 +131,21 @@ class Console(unittest.TestCase):
             self.driver.set_window_size(1280, 900)
             self.driver.save_screenshot(str(Path(directory) / f"{name}.png"))
 
-    def device(self, thing: str) -> list[str]:
-        """mosquitto's arguments for a device `thing` whose policy allows everything (provisioned once)."""
+    ALLOW_ALL = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iot:*", "Resource": "*"}]}
+
+    def device(self, thing: str, policy: str = "console-test-all", document: dict | None = None) -> list[str]:
+        """mosquitto's arguments for a device `thing` with `policy` attached (by default one that allows everything),
+        provisioned once."""
         device_dir = Path(self.state) / "devices" / thing
         if not device_dir.exists():
-            document = json.dumps({"Version": "2012-10-17", "Statement": [
-                {"Effect": "Allow", "Action": "iot:*", "Resource": "*"}]})
             try:
-                http("POST", f"{self.control_plane}/policies/console-test-all",
-                     json.dumps({"policyDocument": document}).encode())
+                http("POST", f"{self.control_plane}/policies/{policy}",
+                     json.dumps({"policyDocument": json.dumps(document or self.ALLOW_ALL)}).encode())
             except urllib.error.HTTPError as error:
                 if error.code != 409:
                     raise
             run = subprocess.run([str(EMULATOR), "--state-dir", self.state, "provision", thing,
-                                  "--policy", "console-test-all"], capture_output=True, text=True, timeout=30)
+                                  "--policy", policy], capture_output=True, text=True, timeout=30)
             self.assertEqual(run.returncode, 0, run.stderr)
         return ["-h", "127.0.0.1", "-p", self.mqtt_port, "--cafile", self.root_ca,
                 "--cert", str(device_dir / "certificate.pem.crt"), "--key", str(device_dir / "private.pem.key"),
@@ -283,6 +284,36 @@ class Console(unittest.TestCase):
         self.driver.find_element(By.LINK_TEXT, "$aws/things/pi-02/shadow/update/delta").click()
         self.wait_for('#subscriptions span[data-filter="$aws/things/pi-02/shadow/update/delta"]')
 
+
+    # ---- why denied
+    @unittest.skipIf(shutil.which("mosquitto_pub") is None and os.environ.get("REQUIRE_TEST_TOOLS") != "1",
+                     "SKIPPED: mosquitto-clients not installed")
+    def test_every_refusal_shows_with_the_statement_or_the_policies_that_decided_it(self):
+        device = self.device("pi-07", "console-test-deny", {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "iot:Connect", "Resource": "arn:aws:iot:*:*:client/pi-07"},
+            {"Effect": "Allow", "Action": "iot:Publish", "Resource": "arn:aws:iot:*:*:topic/data/*"},
+            {"Effect": "Deny", "Action": "iot:Publish", "Resource": "arn:aws:iot:*:*:topic/data/secret"}]})
+        refused = lambda *args: subprocess.run(args, capture_output=True, timeout=15).returncode != 0
+        self.assertTrue(refused("mosquitto_pub", *device, "-t", "data/secret", "-m", "{}"))
+        self.assertTrue(refused("mosquitto_sub", *device, "-t", "data/#", "-C", "1", "-W", "3"))
+        intruder = device[:-4] + ["-i", "intruder", "-q", "1"]
+        self.assertTrue(refused("mosquitto_pub", *intruder, "-t", "data/x", "-m", "{}"))
+
+        self.driver.get(f"{self.console}/denied")
+        publish = self.wait_for('#denials tr[data-action="iot:Publish"][data-decision="ExplicitDeny"]')
+        self.assertIn("disconnected (AUTH_ERROR)", publish.text)
+        self.assertIn("topic/data/secret", publish.text)
+        deciding = publish.find_element(By.CSS_SELECTOR, '.deciding[data-policy="console-test-deny"]')
+        self.assertIn("statement 3", deciding.text)
+        self.assertEqual(json.loads(deciding.find_element(By.CSS_SELECTOR, "pre").text)["Effect"], "Deny")
+        subscribe = self.wait_for('#denials tr[data-action="iot:Subscribe"][data-decision="ImplicitDeny"]')
+        self.assertIn("No statement of console-test-deny allows iot:Subscribe", subscribe.text)
+        self.assertIn("topicfilter/data/#", subscribe.text)
+        connect = self.wait_for('#denials tr[data-action="iot:Connect"]')
+        self.assertIn("CONNECT refused", connect.text)
+        self.assertIn("client/intruder", connect.text)
+        self.screenshot("why-denied")
+        self.assert_page_is_clean()
 
     # ---- logs
     def logs_call(self, operation: str, body: dict) -> dict:

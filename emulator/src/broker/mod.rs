@@ -10,6 +10,7 @@
 
 mod config;
 mod connections;
+mod denials;
 mod internal;
 mod journal;
 mod lifecycle;
@@ -39,6 +40,7 @@ pub use connections::{
     ConnectionInfo, ConnectivityDetails, DISCONNECTED_VISIBLE_MS, DirectMessageError,
     RetainedSummary, ThingConnectivity,
 };
+pub use denials::{DecidingStatement, Denial, DenialOutcome, Denials, MAX_DENIALS};
 pub use internal::{Admission, Backlog, ConsumerTask, InternalReceiver, drain_consumers};
 pub use journal::JournalError;
 pub use message::{Message, Origin, Qos};
@@ -92,6 +94,8 @@ pub(crate) struct Shared {
     pub(crate) arn_scope: ArnScope,
     pub(crate) next_connection_id: AtomicU64,
     pub(crate) is_shut_down: AtomicBool,
+    /// Every policy refusal, with the evaluation that decided it (the console's "why was it denied").
+    pub(crate) denials: Denials,
 }
 
 /// A handle on the broker for in-process services. Cheap to clone.
@@ -149,6 +153,7 @@ impl Broker {
             tls: TlsAcceptor::from(tls),
             next_connection_id: AtomicU64::new(1),
             is_shut_down: AtomicBool::new(false),
+            denials: Denials::default(),
         });
         let (notify_shutdown, _) = broadcast::channel(1);
         let (done_sender, done_receiver) = mpsc::channel(1);
@@ -176,6 +181,11 @@ impl Broker {
     pub fn subscribe_internal(&self, filter: &str) -> Result<InternalReceiver, BrokerError> {
         iot_sql::validate_topic_filter(filter).map_err(TopicError::from)?;
         Ok(self.shared.router.subscribe_internal(filter))
+    }
+
+    /// The policy refusals kept so far, newest first, and how many there have been ([`denials`]).
+    pub fn denials(&self) -> (Vec<Denial>, u64) {
+        self.shared.denials.newest_first()
     }
 
     /// Watches every message on a topic matching one of `filters` as a service identity, like the AWS console's

@@ -29,6 +29,7 @@ use tokio_util::codec::Framed;
 use super::Shared;
 use super::config::SubscribeDenial;
 use super::connections::{ConnectionFacts, DirectOutcome};
+use super::denials::{DenialOutcome, DeniedRequest};
 use super::internal::{Admission, Saturated};
 use super::message::{Message, Origin, Qos};
 use super::router::{CloseOrder, ConnectionLink, SubscribeRefusal, ToSession};
@@ -224,7 +225,14 @@ impl Session {
         let policy_generation = shared.registry.generation();
         let session_identifier = uuid::Uuid::new_v4().to_string();
 
-        let refusal = check_connect(&shared, &connect, &principal.policies, &context, &mut arns);
+        let refusal = check_connect(
+            &shared,
+            &connect,
+            &principal.certificate_id,
+            &principal.policies,
+            &context,
+            &mut arns,
+        );
         if let Err(refusal) = refusal {
             let code = match refusal {
                 Refusal::Unauthorized => {
@@ -463,12 +471,29 @@ impl Session {
             return Flow::End(Ending::because(DisconnectReason::ClientError));
         }
         let topic = topic.to_owned();
-        let allowed = self.allowed(actions::PUBLISH, ResourceType::Topic, &topic)
-            && (!publish.retain
-                || self.allowed(actions::RETAIN_PUBLISH, ResourceType::Topic, &topic));
-        if !allowed {
+        let denied = if !self.allowed(actions::PUBLISH, ResourceType::Topic, &topic) {
+            Some(actions::PUBLISH)
+        } else if publish.retain
+            && !self.allowed(actions::RETAIN_PUBLISH, ResourceType::Topic, &topic)
+        {
+            Some(actions::RETAIN_PUBLISH)
+        } else {
+            None
+        };
+        if let Some(action) = denied {
             // MQTT 3.1.1: a denied publish closes the connection (reference 4.5).
-            tracing::info!(client_id = self.client_id, topic, "PUBLISH not authorized");
+            tracing::info!(
+                client_id = self.client_id,
+                topic,
+                action,
+                "PUBLISH not authorized"
+            );
+            self.record_denial(
+                action,
+                ResourceType::Topic,
+                &topic,
+                DenialOutcome::Disconnected,
+            );
             return Flow::End(Ending::because(DisconnectReason::AuthError));
         }
         let message = Message {
@@ -567,9 +592,21 @@ impl Session {
                 );
                 match config.subscribe_denial {
                     SubscribeDenial::Disconnect => {
+                        self.record_denial(
+                            actions::SUBSCRIBE,
+                            ResourceType::TopicFilter,
+                            filter,
+                            DenialOutcome::Disconnected,
+                        );
                         return Flow::End(Ending::because(DisconnectReason::AuthError));
                     }
                     SubscribeDenial::SubackFailure => {
+                        self.record_denial(
+                            actions::SUBSCRIBE,
+                            ResourceType::TopicFilter,
+                            filter,
+                            DenialOutcome::SubackFailure,
+                        );
                         return_codes.push(SubscribeReasonCode::Failure);
                         continue;
                     }
@@ -771,6 +808,28 @@ impl Session {
             .is_allowed()
     }
 
+    /// Keeps a refusal in the broker's denials, evaluated again with its reasons (only on this slow path).
+    fn record_denial(
+        &mut self,
+        action: &str,
+        resource_type: ResourceType,
+        name: &str,
+        outcome: DenialOutcome,
+    ) {
+        let resource = self.arns.format(resource_type, name).to_owned();
+        self.shared.denials.record(
+            DeniedRequest {
+                client_id: &self.client_id,
+                principal: &self.principal_id,
+                action,
+                resource: &resource,
+                outcome,
+            },
+            &self.policies,
+            &self.context,
+        );
+    }
+
     /// Re-reads the certificate's policies and thing after a registry change, so a new policy (or a detached
     /// one) applies to the open connection. The certificate's status is not re-checked: deactivating a
     /// certificate does not cut an open connection on AWS either (reference 4.1, observed).
@@ -903,10 +962,12 @@ impl Session {
     }
 }
 
-/// The CONNECT checks in AWS's order: client id rules, `iot:Connect`, then the will (reference 2.2, 4.2).
+/// The CONNECT checks in AWS's order: client id rules, `iot:Connect`, then the will (reference 2.2, 4.2). A policy
+/// refusal is kept in the broker's denials, with the evaluation that decided it.
 fn check_connect(
     shared: &Shared,
     connect: &Connect,
+    principal_id: &str,
     policies: &PolicySet,
     context: &ConnectionContext,
     arns: &mut ArnBuffer,
@@ -920,11 +981,26 @@ fn check_connect(
     {
         return Err(Refusal::Invalid(ConnectReturnCode::BadClientId));
     }
+    let deny = |action: &str, resource: &str| {
+        shared.denials.record(
+            DeniedRequest {
+                client_id,
+                principal: principal_id,
+                action,
+                resource,
+                outcome: DenialOutcome::ConnectRefused,
+            },
+            policies,
+            context,
+        );
+        Refusal::Unauthorized
+    };
+    let client_arn = arns.client(client_id);
     if !policies
-        .decide(actions::CONNECT, arns.client(client_id), context)
+        .decide(actions::CONNECT, client_arn, context)
         .is_allowed()
     {
-        return Err(Refusal::Unauthorized);
+        return Err(deny(actions::CONNECT, client_arn));
     }
     if let Some(will) = &connect.last_will {
         if Qos::from_wire(will.qos).is_none() {
@@ -936,15 +1012,19 @@ fn check_connect(
         {
             return Err(Refusal::Invalid(ConnectReturnCode::NotAuthorized));
         }
-        let may_publish = policies
-            .decide(actions::PUBLISH, arns.topic(&will.topic), context)
-            .is_allowed();
-        let may_retain = !will.retain
-            || policies
-                .decide(actions::RETAIN_PUBLISH, arns.topic(&will.topic), context)
-                .is_allowed();
-        if !may_publish || !may_retain {
-            return Err(Refusal::Unauthorized);
+        let topic_arn = arns.topic(&will.topic);
+        if !policies
+            .decide(actions::PUBLISH, topic_arn, context)
+            .is_allowed()
+        {
+            return Err(deny(actions::PUBLISH, topic_arn));
+        }
+        if will.retain
+            && !policies
+                .decide(actions::RETAIN_PUBLISH, topic_arn, context)
+                .is_allowed()
+        {
+            return Err(deny(actions::RETAIN_PUBLISH, topic_arn));
         }
     }
     Ok(())

@@ -15,7 +15,8 @@
 //! as an IAM principal); the MQTT test client page says so. What the page does with these APIs is in
 //! `assets/console.js`: the things list, a thing's shadows with a desired-only, version-locked editor, the
 //! MQTT test client (`/mqtt?subscribe=<url-encoded filter>`), and the logs (`/logs?group=...`: a live tail,
-//! and for the disconnect records a table and a timeline per thing).
+//! and for the disconnect records a table and a timeline per thing), and why the broker denied what it denied
+//! (`/denied`, from `/_emulator/denials`).
 
 use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -45,7 +46,14 @@ pub const ASSETS: [(&str, &str, &str); 3] = [
 ];
 
 /// The page's routes: each serves the same document, whose script shows the view the path names.
-const PAGES: [&str; 5] = ["/", "/things", "/things/{thing}", "/mqtt", "/logs"];
+const PAGES: [&str; 6] = [
+    "/",
+    "/things",
+    "/things/{thing}",
+    "/mqtt",
+    "/logs",
+    "/denied",
+];
 
 /// The console's router: the page, its assets, and the APIs it calls under `/api/`.
 pub fn router(control_plane: Router, data_plane: Router, logs: Router) -> Router {

@@ -4,9 +4,10 @@
 //! [`ShadowService`]), Publish (through the broker's [`Publisher`]), and GetRetainedMessage,
 //! ListRetainedMessages, GetConnection, DeleteConnection, ListSubscriptions and SendDirectMessage (read from
 //! and acting on the broker's sessions, [`DataPlane::with_broker`]). Requests are not authenticated: SigV4
-//! signatures are accepted unchecked. One path is the emulator's own: the live tail of [`observe`].
+//! signatures are accepted unchecked. Two paths are the emulator's own: the live tail of [`observe`] and the policy refusals of [`denials`].
 
 mod connections;
+pub mod denials;
 pub(crate) mod error;
 pub mod observe;
 mod paging;
@@ -109,6 +110,10 @@ impl DataPlane {
             .route(
                 "/connections/{client_id}/messages",
                 post(connections::send_direct_message).fallback(shadow::method_not_allowed),
+            )
+            .route(
+                denials::DENIALS_PATH,
+                get(denials::list_denials).fallback(shadow::method_not_allowed),
             )
             .route(
                 observe::SUBSCRIBE_PATH,

@@ -607,14 +607,89 @@ async function logsView(group) {
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// Why was it denied: the broker's policy refusals with the statement (or the absence of one) that decided
+
+function statementsOf(documentText) {
+  const document = JSON.parse(documentText);
+  return Array.isArray(document.Statement) ? document.Statement : [document.Statement];
+}
+
+function explanation(denial, documents) {
+  if (denial.decision === 'ExplicitDeny') {
+    return el('div', {}, 'Denied by ', denial.statements.map((statement) => {
+      const text = documents.get(statement.policy);
+      let shown = '(policy no longer readable)';
+      if (text) {
+        try {
+          shown = JSON.stringify(statementsOf(text)[statement.statementIndex], null, 2);
+        } catch (_) {
+          shown = '(policy document not readable)';
+        }
+      }
+      return el('div', { class: 'deciding', 'data-policy': statement.policy },
+        `policy ${statement.policy}, statement ${statement.statementIndex + 1}:`, el('pre', {}, shown));
+    }));
+  }
+  if (denial.policies.length === 0) {
+    return el('div', {}, 'No policy is attached to the certificate: everything is denied.');
+  }
+  return el('div', {}, `No statement of ${denial.policies.join(', ')} allows ${denial.action} on this resource ` +
+    '(implicit deny). Check the resource ARN, the policy variables and the client id against the policy.');
+}
+
+async function deniedView() {
+  const rows = el('tbody');
+  const status = el('p', { class: 'muted' });
+  show(
+    el('h1', {}, 'Why was it denied'),
+    el('p', { class: 'note' }, 'Every CONNECT, PUBLISH (or will) and SUBSCRIBE the broker refused by policy, with the ' +
+      'statement that denied it or the policies that did not allow it. AWS does not show this.'),
+    status,
+    el('table', { id: 'denials' },
+      el('thead', {}, el('tr', {}, ['time', 'client', 'action', 'resource', 'outcome', 'why'].map((name) => el('th', {}, name)))),
+      rows),
+  );
+  async function refresh() {
+    try {
+      const answer = await api('GET', '/api/data/_emulator/denials');
+      const documents = new Map();
+      for (const name of new Set(answer.denials.flatMap((denial) => denial.statements.map((statement) => statement.policy)))) {
+        try {
+          documents.set(name, (await api('GET', '/api/iot/policies/' + encodeURIComponent(name))).policyDocument);
+        } catch (_) {
+          // Deleted since: said in the row.
+        }
+      }
+      rows.replaceChildren(...answer.denials.map((denial) => el('tr', { 'data-action': denial.action, 'data-decision': denial.decision },
+        el('td', {}, time(denial.timestamp)),
+        el('td', {}, denial.clientId, denial.thing && denial.thing !== denial.clientId ? ` (thing ${denial.thing})` : ''),
+        el('td', {}, denial.action),
+        el('td', { class: 'resource' }, denial.resource),
+        el('td', {}, { ConnectRefused: 'CONNECT refused', Disconnected: 'disconnected (AUTH_ERROR)', SubackFailure: 'SUBACK 0x80' }[denial.outcome] || denial.outcome),
+        el('td', {}, explanation(denial, documents)))));
+      status.textContent = answer.total === 0
+        ? 'Nothing denied yet.'
+        : `${answer.total} refusals in all; the newest ${answer.denials.length} shown, newest first; refreshed every 2 s.`;
+    } catch (error) {
+      status.textContent = 'Cannot read the denials: ' + error.message;
+    }
+  }
+  await refresh();
+  setInterval(refresh, 2000);
+}
+
+// ---------------------------------------------------------------------------------------------------------
 
 function start() {
   const path = location.pathname;
-  const current = path.startsWith('/mqtt') ? 'nav-mqtt' : path.startsWith('/logs') ? 'nav-logs' : 'nav-things';
+  const current = path.startsWith('/mqtt') ? 'nav-mqtt' : path.startsWith('/logs') ? 'nav-logs'
+    : path.startsWith('/denied') ? 'nav-denied' : 'nav-things';
   document.getElementById(current).className = 'current';
   let done;
   if (path === '/mqtt') {
     done = Promise.resolve(mqttView(new URLSearchParams(location.search).getAll('subscribe')));
+  } else if (path === '/denied') {
+    done = deniedView();
   } else if (path === '/logs') {
     done = logsView(new URLSearchParams(location.search).get('group'));
   } else if (path.startsWith('/things/')) {
