@@ -202,6 +202,7 @@ mod tests {
                 "logs": "http://127.0.0.1:8089",
                 "rootCA": "state/ca/root-CA.pem",
                 "region": "eu-west-1",
+                "console": "http://127.0.0.1:8091",
             })
         );
     }
